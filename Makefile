@@ -1,0 +1,94 @@
+# 盛岡市 手続き案内チャットボット — build, run and test.
+#   make run   : set up both environments, train the model when data changed, start the whole stack
+#   make test  : set up, train when needed, run every test (unit, NLU regression, stories, end-to-end)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.10 (Rasa 3.6 needs 3.8-3.10): newest 3.10.x under pyenv, else python3.10 on PATH.
+# Override with `make PY310=/path/to/python3.10`.
+PY310 ?= $(shell v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.10\.[0-9]+$$' | sort -V | tail -n1); \
+          if [ -n "$$v" ]; then echo "$$(pyenv root)/versions/$$v/bin/python"; \
+          elif command -v python3.10 >/dev/null 2>&1 && python3.10 -V >/dev/null 2>&1; then command -v python3.10; fi)
+
+VENV      := .venv
+VENV_RASA := .venv-rasa
+PY        := $(VENV)/bin/python
+RASA      := $(VENV_RASA)/bin/rasa
+MODEL     := models/current.tar.gz
+CITY      ?= morioka
+export PYTHONPATH := $(CURDIR)
+export CITY
+export TF_CPP_MIN_LOG_LEVEL := 2
+export RASA_TELEMETRY_ENABLED := false
+export SANIC_REGISTER := false
+
+CATALOGUE  := $(wildcard procedures/cities/$(CITY)/*.yml) procedures/schema.yml
+GENERATED  := data/nlu/generated/procedures.yml
+TRAIN_DEPS := config.yml domain.yml $(GENERATED) $(filter-out $(GENERATED),$(wildcard data/nlu/*.yml data/rules/*.yml data/stories/*.yml)) $(wildcard bot/nlu/*.py)
+
+.PHONY: help print-python check-python setup run test test-unit test-nlu test-stories test-e2e validate model nlu-data cross-validate bench-api clean
+
+help:
+	@echo "make run   - 環境構築・学習（必要なとき）・ボット起動 (http://localhost:8000)"
+	@echo "make test  - 環境構築・学習（必要なとき）・全テスト"
+
+print-python:
+	@echo "$(PY310)"
+
+check-python:
+	@test -n "$(PY310)" || { echo "Python 3.10 が見つかりません（pyenv install 3.10 などで入れてください）"; exit 1; }
+
+$(VENV)/.installed: requirements.txt | check-python
+	test -x $(PY) || $(PY310) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip<25" wheel
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV_RASA)/.installed: requirements-rasa.txt constraints-rasa.txt | check-python
+	test -x $(VENV_RASA)/bin/python || $(PY310) -m venv $(VENV_RASA)
+	$(VENV_RASA)/bin/python -m pip install -q --upgrade "pip<24.1" wheel
+	$(VENV_RASA)/bin/python -m pip install -q -r requirements-rasa.txt -c constraints-rasa.txt
+	touch $@
+
+setup: $(VENV)/.installed $(VENV_RASA)/.installed
+
+# NLU synonyms and lookup table generated from the catalogue aliases (never edit by hand).
+$(GENERATED): $(CATALOGUE) procedures/*.py $(VENV)/.installed
+	$(PY) -m procedures export-nlu --out $@
+
+nlu-data: $(GENERATED)
+
+$(MODEL): $(TRAIN_DEPS) $(VENV_RASA)/.installed
+	$(PY) -m procedures validate
+	@mkdir -p models
+	time $(RASA) train --fixed-model-name current --out models --num-threads 2
+
+model: $(MODEL)
+
+run: setup $(MODEL)
+	$(PY) -m bot stack
+
+# Catalogue schema/aliases, generated NLU data in sync with the catalogue, and `rasa data validate`
+# (its warnings about text fragments used only by custom actions are expected and filtered out).
+validate: setup $(GENERATED)
+	$(PY) -m procedures validate
+	$(PY) -m procedures export-nlu --check --out $(GENERATED)
+	@out=$$($(RASA) data validate --max-history 5 2>&1) || { echo "$$out"; exit 1; }; \
+	  bad=$$(echo "$$out" | grep -E "UserWarning|ERROR" | grep -v "is not used in any story or rule" || true); \
+	  if [ -n "$$bad" ]; then echo "$$bad"; exit 1; fi; echo "rasa data validate: OK"
+
+test: setup $(MODEL)
+	$(MAKE) validate
+	$(VENV_RASA)/bin/python -m pytest -q --confcutdir=tests/rasa_env tests/rasa_env
+	$(PY) -m pytest -q --ignore=tests/rasa_env
+	$(MAKE) test-stories
+
+test-stories: $(MODEL)
+	$(RASA) test core --stories tests/stories --model $(MODEL) --fail-on-prediction-errors --out results/stories
+
+# NLU comparison (issue 2): 5-fold cross-validation of each configuration under configs/.
+cross-validate: setup $(GENERATED)
+	$(PY) -m bot.nlu.evaluate cross-validate --rasa $(RASA) --folds 5 configs/*.yml
+
+clean:
+	rm -rf models results .pytest_cache

@@ -1,0 +1,1 @@
+"""Rasa SDK custom actions (カスタムアクション). Thin: the logic lives in procedures/."""

@@ -1,0 +1,39 @@
+"""FastAPI dependencies. Everything is built once in the app lifespan (``bot.main``)
+and stored on ``app.state``; these functions only hand it out per request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from bot.config import Settings
+from bot.messages import GatewayMessages
+from bot.rasa_client import RasaClient
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The :class:`Settings` the app was created with."""
+    return request.app.state.settings
+
+
+def get_http_client(request: Request) -> httpx.AsyncClient:
+    """The lifespan-wide async HTTP client (for health probes)."""
+    return request.app.state.http
+
+
+def get_rasa_client(request: Request) -> RasaClient:
+    """The lifespan-wide :class:`RasaClient`."""
+    return request.app.state.rasa
+
+
+def get_messages(request: Request) -> GatewayMessages:
+    """Gateway texts (apology + city profile) loaded at startup."""
+    return request.app.state.messages
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
+RasaClientDep = Annotated[RasaClient, Depends(get_rasa_client)]
+MessagesDep = Annotated[GatewayMessages, Depends(get_messages)]

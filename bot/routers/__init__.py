@@ -1,0 +1,1 @@
+"""HTTP routers, one per resource: ``chat`` (``/api/chat``) and ``health`` (``/healthz``)."""

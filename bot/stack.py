@@ -1,0 +1,457 @@
+"""Start the whole stack: action server, rasa and the gateway, as child processes.
+
+Used by ``make run`` (``python -m bot stack``) and, through :func:`running_stack`,
+by the end-to-end tests. Only the gateway may listen on a public interface; the
+action server and rasa bind 127.0.0.1:
+
+* action server: ``python -m rasa_sdk --actions actions -p PORT`` with
+  ``SANIC_HOST=127.0.0.1`` (rasa-sdk 3.6 has no host option; ``rasa_sdk.endpoint.run``
+  reads the bind address from ``SANIC_HOST``, default 0.0.0.0);
+* rasa: ``.venv-rasa/bin/rasa run --enable-api -i 127.0.0.1 -p PORT ...``;
+* gateway: ``python -m bot serve --host HOST --port PORT``.
+
+Each child writes stdout+stderr to ``logs/<name>.log`` and runs in its own session,
+so Ctrl-C reaches only this process, which then stops the children (SIGTERM, then
+SIGKILL after 10 s).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+import httpx
+import yaml
+
+from bot.config import Settings, get_settings
+
+#: Default seconds to wait for every process to become ready.
+READY_TIMEOUT_S = 180.0
+#: Seconds between readiness probes.
+POLL_INTERVAL_S = 1.0
+#: Seconds a child gets to exit after SIGTERM before SIGKILL.
+STOP_GRACE_S = 10.0
+#: Lines of a child's log shown in error messages.
+LOG_TAIL_LINES = 30
+
+
+class StackError(RuntimeError):
+    """A process could not start, exited early or did not become ready in time.
+
+    The message names the process and includes the last lines of its log file.
+    """
+
+
+class _NeverReady(Exception):
+    """Raised by a readiness probe when waiting longer is pointless (message = reason)."""
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    """Base URLs of a running stack (no trailing slash).
+
+    Attributes:
+        gateway: e.g. ``http://127.0.0.1:8000`` (``/api/chat``, ``/healthz``).
+        rasa: e.g. ``http://127.0.0.1:5005``.
+        action_server: e.g. ``http://127.0.0.1:5055``.
+    """
+
+    gateway: str
+    rasa: str
+    action_server: str
+
+
+@dataclass
+class _Child:
+    """A started child process and how to tell it is ready."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    is_ready: Callable[[], bool]
+    ready: bool = field(default=False)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """Return the last ``lines`` lines of a log file, colour codes removed ("" if missing)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(_ANSI.sub("", line) for line in text.splitlines()[-lines:])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already accepts TCP connections on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _probe(url: str) -> bool:
+    """GET ``url`` with a 2 s timeout; True when it answers 200."""
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _rasa_ready(base_url: str, model: Path) -> bool:
+    """Rasa ``/status`` answers 200 with a non-empty ``model_file``.
+
+    Raises:
+        _NeverReady: ``/status`` answers 409 (no agent). Rasa loads the model before it
+            starts serving, so a 409 means the model failed to load, and rasa keeps running.
+    """
+    try:
+        response = httpx.get(f"{base_url}/status", timeout=2.0)
+    except httpx.HTTPError:
+        return False
+    if response.status_code == 409:
+        raise _NeverReady(f"rasa がモデルを読み込めませんでした / rasa could not load the model {model}")
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return response.status_code == 200 and isinstance(body, dict) and bool(body.get("model_file"))
+
+
+def _child_env(repo_root: Path, extra: dict[str, str]) -> dict[str, str]:
+    """Environment for children: the current one plus the stack's fixed variables."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": str(repo_root),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SANIC_REGISTER": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def _port_of(url: str, default: int) -> int:
+    """Port of a base URL like ``http://127.0.0.1:5005`` (``default`` when absent)."""
+    return urlsplit(url).port or default
+
+
+class Stack:
+    """The three processes of the bot. Use :func:`running_stack` unless you need
+    :meth:`check_alive` (``python -m bot stack`` does).
+
+    Args:
+        settings: gateway settings (``REPO_ROOT``, ``CITY``, timeouts).
+        gateway_host: gateway bind address (``0.0.0.0`` for ``make run``, 127.0.0.1 in tests).
+        gateway_port / rasa_port / action_port: TCP ports.
+        model: trained model archive (default ``models/current.tar.gz``).
+        log_dir: where ``action_server.log``, ``rasa.log``, ``gateway.log`` go (default ``logs/``).
+        tracker_db: SQLite tracker file for rasa (default: as in ``endpoints.yml``).
+        python: interpreter of ``.venv`` for the action server and gateway (default: this one).
+        rasa_bin: rasa executable (default ``.venv-rasa/bin/rasa``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        gateway_host: str = "127.0.0.1",
+        gateway_port: int = 8000,
+        rasa_port: int = 5005,
+        action_port: int = 5055,
+        model: Path | None = None,
+        log_dir: Path | None = None,
+        tracker_db: Path | None = None,
+        python: str | None = None,
+        rasa_bin: Path | None = None,
+    ) -> None:
+        root = settings.REPO_ROOT
+        self.settings = settings
+        self.gateway_host = gateway_host
+        self.gateway_port = gateway_port
+        self.rasa_port = rasa_port
+        self.action_port = action_port
+        self.model = Path(model) if model else root / "models" / "current.tar.gz"
+        self.log_dir = Path(log_dir) if log_dir else root / "logs"
+        self.tracker_db = tracker_db
+        self.python = python or sys.executable
+        self.rasa_bin = Path(rasa_bin) if rasa_bin else root / ".venv-rasa" / "bin" / "rasa"
+        self.urls = StackUrls(
+            gateway=f"http://127.0.0.1:{gateway_port}",
+            rasa=f"http://127.0.0.1:{rasa_port}",
+            action_server=f"http://127.0.0.1:{action_port}",
+        )
+        self.children: list[_Child] = []
+
+    # -- start -----------------------------------------------------------------
+
+    def _endpoints_file(self) -> Path:
+        """``endpoints.yml``, or a derived copy in ``log_dir`` when the action port or
+        the tracker database differ from it."""
+        source = self.settings.REPO_ROOT / "endpoints.yml"
+        config = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        action_url = f"{self.urls.action_server}/webhook"
+        changed = (config.get("action_endpoint") or {}).get("url") != action_url
+        config.setdefault("action_endpoint", {})["url"] = action_url
+        if self.tracker_db is not None:
+            config["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(Path(self.tracker_db).resolve())}
+            changed = True
+        if not changed:
+            return source
+        derived = self.log_dir / "endpoints.stack.yml"
+        derived.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        return derived
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str], is_ready: Callable[[], bool]) -> _Child:
+        """Start one child with its output in ``log_dir/<name>.log``."""
+        log_path = self.log_dir / f"{name.replace(' ', '_')}.log"
+        with log_path.open("wb") as log:
+            popen = subprocess.Popen(
+                argv,
+                cwd=self.settings.REPO_ROOT,
+                env=_child_env(self.settings.REPO_ROOT, env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        child = _Child(name, popen, log_path, is_ready)
+        self.children.append(child)
+        return child
+
+    def _wait_ready(self, children: list[_Child], timeout_s: float) -> None:
+        """Poll until every child is ready.
+
+        Raises:
+            StackError: a child exited, or ``timeout_s`` seconds passed.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for child in children:
+                if not child.ready:
+                    self._raise_if_dead(child)
+                    try:
+                        child.ready = child.is_ready()
+                    except _NeverReady as exc:
+                        raise StackError(f"{exc}. ログ {child.log_path}:\n{log_tail(child.log_path)}") from None
+            if all(c.ready for c in children):
+                return
+            if time.monotonic() > deadline:
+                late = next(c for c in children if not c.ready)
+                raise StackError(
+                    f"{late.name} が {timeout_s:.0f} 秒以内に起動しませんでした"
+                    f" / {late.name} not ready after {timeout_s:.0f} s. ログ {late.log_path}:\n"
+                    f"{log_tail(late.log_path)}"
+                )
+            time.sleep(POLL_INTERVAL_S)
+
+    @staticmethod
+    def _raise_if_dead(child: _Child) -> None:
+        """Raise :class:`StackError` (with the log tail) if ``child`` has exited."""
+        code = child.popen.poll()
+        if code is not None:
+            raise StackError(
+                f"{child.name} が終了しました (exit code {code}) / {child.name} exited."
+                f" ログ {child.log_path}:\n{log_tail(child.log_path)}"
+            )
+
+    def start(self, timeout_s: float = READY_TIMEOUT_S) -> StackUrls:
+        """Start action server and rasa, wait for both, then start the gateway and wait.
+
+        Args:
+            timeout_s: seconds to wait for action server + rasa, and again for the gateway.
+
+        Returns:
+            The base URLs.
+
+        Raises:
+            StackError: missing model / rasa executable, port already in use, a child
+                exited or was not ready in time. Children started so far are stopped.
+        """
+        if not self.model.is_file():
+            raise StackError(f"モデルがありません: {self.model}(make model で学習してください)")
+        if not self.rasa_bin.is_file():
+            raise StackError(f"rasa が見つかりません: {self.rasa_bin}(make setup で環境を作ってください)")
+        for name, port in (("action server", self.action_port), ("rasa", self.rasa_port), ("gateway", self.gateway_port)):
+            if port_in_use(port):
+                raise StackError(f"ポート {port} は使用中です ({name}) / port {port} is already in use")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        settings = self.settings
+        try:
+            action = self._spawn(
+                "action server",
+                [self.python, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.action_port)],
+                {"SANIC_HOST": "127.0.0.1", "CITY": settings.CITY},
+                lambda: _probe(f"{self.urls.action_server}/health"),
+            )
+            rasa = self._spawn(
+                "rasa",
+                [
+                    str(self.rasa_bin), "run", "--enable-api",
+                    "--model", str(self.model),
+                    "-i", "127.0.0.1", "-p", str(self.rasa_port),
+                    "--endpoints", str(self._endpoints_file()),
+                    "--credentials", str(settings.REPO_ROOT / "credentials.yml"),
+                ],
+                {"CITY": settings.CITY},
+                lambda: _rasa_ready(self.urls.rasa, self.model),
+            )
+            self._wait_ready([action, rasa], timeout_s)
+            gateway = self._spawn(
+                "gateway",
+                [self.python, "-m", "bot", "serve", "--host", self.gateway_host, "--port", str(self.gateway_port)],
+                {
+                    "CITY": settings.CITY,
+                    "RASA_URL": self.urls.rasa,
+                    "ACTION_SERVER_URL": self.urls.action_server,
+                    "GATEWAY_HOST": self.gateway_host,
+                    "GATEWAY_PORT": str(self.gateway_port),
+                },
+                lambda: _probe(f"{self.urls.gateway}/healthz"),
+            )
+            self._wait_ready([gateway], timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self.urls
+
+    # -- run / stop --------------------------------------------------------------
+
+    def check_alive(self) -> None:
+        """Raise :class:`StackError` (naming the process, with its log tail) if any child exited."""
+        for child in self.children:
+            self._raise_if_dead(child)
+
+    def stop(self) -> None:
+        """Stop all children, newest first: SIGTERM to each child's process group,
+        SIGKILL after ``STOP_GRACE_S`` seconds. Safe to call twice."""
+        for child in reversed(self.children):
+            if child.popen.poll() is None:
+                try:
+                    os.killpg(child.popen.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for child in reversed(self.children):
+            try:
+                child.popen.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(child.popen.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                child.popen.wait()
+        self.children.clear()
+
+
+@contextmanager
+def running_stack(
+    *,
+    gateway_port: int = 8000,
+    rasa_port: int = 5005,
+    action_port: int = 5055,
+    model: Path | None = None,
+    gateway_host: str = "127.0.0.1",
+    log_dir: Path | None = None,
+    tracker_db: Path | None = None,
+    timeout_s: float = READY_TIMEOUT_S,
+    settings: Settings | None = None,
+) -> Iterator[StackUrls]:
+    """Start action server, rasa and gateway (all subprocesses); stop them on exit.
+
+    Example (end-to-end test)::
+
+        with running_stack(gateway_port=18000, rasa_port=15005, action_port=15055,
+                           log_dir=tmp_path, tracker_db=tmp_path / "trackers.db") as urls:
+            httpx.post(f"{urls.gateway}/api/chat", json={"sender_id": "e2e", "text": "こんにちは"})
+
+    Args:
+        gateway_port / rasa_port / action_port: TCP ports (all must be free).
+        model: model archive (default ``models/current.tar.gz``).
+        gateway_host: gateway bind address.
+        log_dir: log directory (default ``logs/``); a derived ``endpoints.stack.yml``
+            is written there when ``action_port`` or ``tracker_db`` differ from ``endpoints.yml``.
+        tracker_db: SQLite tracker file (default: ``trackers.db`` from ``endpoints.yml``).
+        timeout_s: readiness timeout, seconds (per phase).
+        settings: defaults to :func:`bot.config.get_settings`.
+
+    Yields:
+        :class:`StackUrls` once ``GET {gateway}/healthz`` answers 200.
+
+    Raises:
+        StackError: see :meth:`Stack.start`.
+    """
+    stack = Stack(
+        settings or get_settings(),
+        gateway_host=gateway_host,
+        gateway_port=gateway_port,
+        rasa_port=rasa_port,
+        action_port=action_port,
+        model=model,
+        log_dir=log_dir,
+        tracker_db=tracker_db,
+    )
+    urls = stack.start(timeout_s)
+    try:
+        yield urls
+    finally:
+        stack.stop()
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler: unwind like Ctrl-C so the children get stopped."""
+    raise KeyboardInterrupt
+
+
+def serve_stack(settings: Settings | None = None, model: Path | None = None) -> int:
+    """Run the stack in the foreground for ``make run`` until Ctrl-C / SIGTERM or a child dies.
+
+    Ports come from ``RASA_URL``, ``ACTION_SERVER_URL`` and ``GATEWAY_PORT``; the gateway
+    binds ``GATEWAY_HOST``.
+
+    Returns:
+        Process exit code: 0 after Ctrl-C / SIGTERM, 1 on a :class:`StackError`
+        (message printed to stderr).
+    """
+    settings = settings or get_settings()
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    stack = Stack(
+        settings,
+        gateway_host=settings.GATEWAY_HOST,
+        gateway_port=settings.GATEWAY_PORT,
+        rasa_port=_port_of(settings.RASA_URL, 5005),
+        action_port=_port_of(settings.ACTION_SERVER_URL, 5055),
+        model=model,
+    )
+    try:
+        print("起動中です（rasa のモデル読み込みに 1〜2 分かかることがあります）…", flush=True)
+        stack.start()
+        port = settings.GATEWAY_PORT
+        print(f"チャットボットを起動しました: http://localhost:{port}/", flush=True)
+        print(f"API: POST http://localhost:{port}/api/chat  (状態: GET http://localhost:{port}/healthz)")
+        print(f"ログ: {stack.log_dir}/  停止: Ctrl-C", flush=True)
+        while True:
+            stack.check_alive()
+            time.sleep(POLL_INTERVAL_S)
+    except KeyboardInterrupt:
+        print("\n停止しています…", flush=True)
+        return 0
+    except StackError as exc:
+        print(f"起動に失敗しました / stack failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        stack.stop()

@@ -1,0 +1,53 @@
+"""Shared fixtures (keep small): gateway settings without network or a real rasa."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.config import DEFAULT_REPO_ROOT, Settings
+
+REPO_ROOT = DEFAULT_REPO_ROOT
+REAL_DOMAIN = REPO_ROOT / "domain.yml"
+FAKE_RASA_URL = "http://rasa.test"
+FAKE_ACTIONS_URL = "http://actions.test"
+
+
+@pytest.fixture
+def city_profile() -> dict[str, Any]:
+    """The real ``procedures/cities/morioka/city.yml`` as a dict."""
+    return yaml.safe_load((REPO_ROOT / "procedures/cities/morioka/city.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def domain_file(tmp_path: Path) -> Path:
+    """The real domain.yml if it already has ``utter_service_unavailable``, else a tmp stand-in."""
+    if REAL_DOMAIN.is_file():
+        responses = (yaml.safe_load(REAL_DOMAIN.read_text(encoding="utf-8")) or {}).get("responses") or {}
+        if "utter_service_unavailable" in responses:
+            return REAL_DOMAIN
+    fake = tmp_path / "domain.yml"
+    fake.write_text(
+        "version: '3.1'\nresponses:\n  utter_service_unavailable:\n"
+        "  - text: ただいま応答できません。お手数ですが{city_name}（{city_phone}）へお問い合わせください。\n",
+        encoding="utf-8",
+    )
+    return fake
+
+
+@pytest.fixture
+def settings(domain_file: Path) -> Settings:
+    """Settings pointing at fake rasa/action-server URLs (mocked with respx), no .env."""
+    return Settings(
+        _env_file=None,
+        REPO_ROOT=REPO_ROOT,
+        CITY="morioka",
+        RASA_URL=FAKE_RASA_URL,
+        ACTION_SERVER_URL=FAKE_ACTIONS_URL,
+        RASA_TIMEOUT_S=1.0,
+        MAX_TEXT_CHARS=1000,
+        DOMAIN_FILE=domain_file,
+    )
