@@ -255,10 +255,12 @@ class ProcedureIndex:
                 return Identification(procedure=chosen, how=f"{how}+selector")
             return self._pick(text, evidence, how)
 
-        event = self.life_event(text)
         if key in self._events and confidence >= SELECTOR_MIN:
+            # The selector says the citizen names only a life event or topic: offer its procedures.
             label, _, ids = self._events[key]
-            event = (label, [self.catalogue.get(pid) for pid in ids])
+            procs = [self.catalogue.get(pid) for pid in ids]
+            return Identification(candidates=tuple(procs[:MAX_CANDIDATES]), how="selector", topic=label)
+        event = self.life_event(text)
         if chosen and (not event or chosen in event[1] or confidence >= SELECTOR_STRONG):
             return Identification(procedure=chosen, how="selector")
         if event:
@@ -272,7 +274,7 @@ class ProcedureIndex:
                 return Identification(procedure=ranked[0].procedure, how="bm25")
 
         fuzzy: List[Match] = []
-        for source in [*entity_values, text]:
+        for source in [v for v in entity_values if len(v) >= 3] + [text]:
             fuzzy = self.fuzzy(source)
             if fuzzy:
                 break

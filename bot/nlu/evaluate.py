@@ -34,16 +34,21 @@ DEFAULT_RASA = REPO / ".venv-rasa" / "bin" / "rasa"
 def _report(out: Path) -> Dict[str, Any]:
     """Numbers from a ``rasa test nlu`` output folder.
 
-    Returns {"intent_accuracy", "intent_f1" (weighted), "procedure_f1", "channel_f1"}; entity F1s
-    are None when the report has no such entity.
+    Returns {"intent_accuracy", "intent_f1" (weighted), "selector_accuracy" (which procedure,
+    ResponseSelector over ask_procedure/<id>), "procedure_f1", "channel_f1"}; values are None when
+    the report lacks them.
     """
     intents = json.loads((out / "intent_report.json").read_text(encoding="utf-8"))
     result: Dict[str, Any] = {
         "intent_accuracy": intents.get("accuracy"),
         "intent_f1": intents.get("weighted avg", {}).get("f1-score"),
+        "selector_accuracy": None,
         "procedure_f1": None,
         "channel_f1": None,
     }
+    selector = out / "response_selection_report.json"
+    if selector.is_file():
+        result["selector_accuracy"] = json.loads(selector.read_text(encoding="utf-8")).get("accuracy")
     diet = out / "DIETClassifier_report.json"
     if diet.is_file():
         entities = json.loads(diet.read_text(encoding="utf-8"))
@@ -159,14 +164,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.command == "cross-validate":
         rows = cross_validate(args.configs, args.folds, args.rasa, args.nlu)
-        print(f"{'config':<10} {'intent acc':>10} {'intent F1':>10} {'procedure F1':>13} {'channel F1':>11} {'seconds':>8}")
+        print(f"{'config':<10} {'intent acc':>10} {'intent F1':>10} {'selector acc':>12} {'procedure F1':>13} "
+              f"{'channel F1':>11} {'seconds':>8}")
         for r in rows:
             print(f"{r['config']:<10} {_fmt(r['intent_accuracy']):>10} {_fmt(r['intent_f1']):>10} "
-                  f"{_fmt(r['procedure_f1']):>13} {_fmt(r['channel_f1']):>11} {r['seconds']:>8}")
+                  f"{_fmt(r['selector_accuracy']):>12} {_fmt(r['procedure_f1']):>13} {_fmt(r['channel_f1']):>11} "
+                  f"{r['seconds']:>8}")
         print(json.dumps(rows, ensure_ascii=False))
     elif args.command == "heldout":
         r = heldout(args.model, args.data, args.rasa)
-        print(f"held-out: intent accuracy {_fmt(r['intent_accuracy'])}, procedure F1 {_fmt(r['procedure_f1'])}")
+        print(f"held-out: intent accuracy {_fmt(r['intent_accuracy'])}, selector accuracy "
+              f"{_fmt(r['selector_accuracy'])}, procedure F1 {_fmt(r['procedure_f1'])}")
         print(json.dumps(r, ensure_ascii=False))
     else:
         r = ask_questions(args.url, args.data)
