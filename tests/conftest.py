@@ -23,19 +23,9 @@ def city_profile() -> dict[str, Any]:
 
 
 @pytest.fixture
-def domain_file(tmp_path: Path) -> Path:
-    """The real domain.yml if it already has ``utter_service_unavailable``, else a tmp stand-in."""
-    if REAL_DOMAIN.is_file():
-        responses = (yaml.safe_load(REAL_DOMAIN.read_text(encoding="utf-8")) or {}).get("responses") or {}
-        if "utter_service_unavailable" in responses:
-            return REAL_DOMAIN
-    fake = tmp_path / "domain.yml"
-    fake.write_text(
-        "version: '3.1'\nresponses:\n  utter_service_unavailable:\n"
-        "  - text: ただいま応答できません。お手数ですが{city_name}（{city_phone}）へお問い合わせください。\n",
-        encoding="utf-8",
-    )
-    return fake
+def domain_file() -> Path:
+    """The real domain.yml (holds ``utter_service_unavailable``)."""
+    return REAL_DOMAIN
 
 
 @pytest.fixture

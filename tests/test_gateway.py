@@ -229,7 +229,6 @@ def test_startup_fails_clearly_without_apology_response(settings: Settings, tmp_
             pass
 
 
-@pytest.mark.skipif(not REAL_DOMAIN.is_file(), reason="domain.yml not written yet")
 def test_real_domain_has_apology_with_city_phone(settings: Settings, city_profile: dict) -> None:
     messages = load_gateway_messages(REAL_DOMAIN, settings.city_file)
     assert city_profile["phone"] in messages.service_unavailable
