@@ -7,6 +7,7 @@ and the failure is logged: the bot never goes silent.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Dict, List, Text
 
@@ -16,6 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from procedures.answer import Templates
 from procedures.catalogue import default_catalogue
+from procedures.hours import JST
 from procedures.reply import reply_to, selected_procedure
 from procedures.search import ProcedureIndex
 
@@ -26,6 +28,11 @@ logger = logging.getLogger(__name__)
 def procedure_index() -> ProcedureIndex:
     """The search index over the configured city's catalogue (env CITY), built once per process."""
     return ProcedureIndex(default_catalogue())
+
+
+def current_time() -> datetime:
+    """The current time in Japan (Asia/Tokyo), the only clock the actions read (tests replace it)."""
+    return datetime.now(JST)
 
 
 def city_slots() -> List[EventType]:
@@ -78,6 +85,8 @@ class ActionAnswerProcedure(Action):
                 channel_entities=[str(v) for v in tracker.get_latest_entity_values("channel")],
                 current=tracker.get_slot("procedure"),
                 predicted=selected_procedure(message),
+                now=current_time(),
+                life_event=next(tracker.get_latest_entity_values("life_event"), None),
             )
         except Exception:
             logger.exception("action_answer_procedure failed")

@@ -11,6 +11,8 @@ from fastapi import Depends, Request
 from bot.config import Settings
 from bot.messages import GatewayMessages
 from bot.rasa_client import RasaClient
+from procedures.catalogue import Catalogue
+from procedures.search import ProcedureIndex
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -33,7 +35,21 @@ def get_messages(request: Request) -> GatewayMessages:
     return request.app.state.messages
 
 
+def get_catalogue(request: Request) -> Catalogue:
+    """The city's procedures catalogue, loaded at startup."""
+    return request.app.state.catalogue
+
+
+def get_index(request: Request) -> ProcedureIndex:
+    """The search index over the catalogue, built on first use and then kept on ``app.state``."""
+    if request.app.state.index is None:
+        request.app.state.index = ProcedureIndex(request.app.state.catalogue)
+    return request.app.state.index
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
 RasaClientDep = Annotated[RasaClient, Depends(get_rasa_client)]
 MessagesDep = Annotated[GatewayMessages, Depends(get_messages)]
+CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
+IndexDep = Annotated[ProcedureIndex, Depends(get_index)]

@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 from bot.config import Settings, get_settings
 from bot.messages import load_gateway_messages
 from bot.rasa_client import RasaClient
-from bot.routers import chat, health
+from bot.routers import chat, health, procedures
+from procedures.catalogue import load_catalogue
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Returns:
         The FastAPI app. Its lifespan loads the gateway messages (``domain.yml`` +
-        ``city.yml``) and opens one ``httpx.AsyncClient``.
+        ``city.yml``) and the catalogue, and opens one ``httpx.AsyncClient``.
 
     Raises:
         bot.messages.MessagesError: at startup (lifespan), when ``domain.yml`` or
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert settings.DOMAIN_FILE is not None  # derived in Settings
         app.state.settings = settings
         app.state.messages = load_gateway_messages(settings.DOMAIN_FILE, settings.city_file)
+        app.state.catalogue = load_catalogue(settings.CITY, settings.city_file.parent.parent)
+        app.state.index = None  # built on first use (bot.deps.get_index)
         async with httpx.AsyncClient(timeout=settings.RASA_TIMEOUT_S) as http:
             app.state.http = http
             app.state.rasa = RasaClient(http, settings.RASA_URL, settings.RASA_TIMEOUT_S)
@@ -99,4 +102,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error_handler)  # type: ignore[arg-type]
     app.include_router(chat.router)
     app.include_router(health.router)
+    app.include_router(procedures.router)
     return app

@@ -80,6 +80,8 @@ class _Child:
     popen: subprocess.Popen[bytes]
     log_path: Path
     is_ready: Callable[[], bool]
+    started: float = field(default_factory=time.monotonic)
+    ready_s: float | None = None
     ready: bool = field(default=False)
 
 
@@ -247,6 +249,8 @@ class Stack:
                     self._raise_if_dead(child)
                     try:
                         child.ready = child.is_ready()
+                        if child.ready:
+                            child.ready_s = time.monotonic() - child.started
                     except _NeverReady as exc:
                         raise StackError(f"{exc}. ログ {child.log_path}:\n{log_tail(child.log_path)}") from None
             if all(c.ready for c in children):
@@ -443,6 +447,8 @@ def serve_stack(settings: Settings | None = None, model: Path | None = None) -> 
         port = settings.GATEWAY_PORT
         print(f"チャットボットを起動しました: http://localhost:{port}/", flush=True)
         print(f"API: POST http://localhost:{port}/api/chat  (状態: GET http://localhost:{port}/healthz)")
+        timings = ", ".join(f"{c.name} {c.ready_s:.1f} s" for c in stack.children if c.ready_s is not None)
+        print(f"起動にかかった時間 / time to ready: {timings}")
         print(f"ログ: {stack.log_dir}/  停止: Ctrl-C", flush=True)
         while True:
             stack.check_alive()

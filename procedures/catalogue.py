@@ -91,7 +91,8 @@ class Channel:
 
 @dataclass(frozen=True)
 class Procedure:
-    """A catalogue entry (手続き). ``checked`` is an ISO date or None when unverified."""
+    """A catalogue entry (手続き). ``checked`` is an ISO date or None when unverified;
+    ``deadline_days``: days after the life event by which it must be done (None: no deadline)."""
 
     id: str
     name: str
@@ -107,6 +108,7 @@ class Procedure:
     life_events: Tuple[str, ...] = ()
     summary: str = ""
     deadline: str = ""
+    deadline_days: Optional[int] = None
     who: str = ""
     proxy: str = ""
     national_priority: bool = False
@@ -318,6 +320,7 @@ def _procedure(raw: Mapping[str, Any], area: str, city: City, file: str) -> Proc
         life_events=tuple(raw.get("life_events") or ()),
         summary=raw.get("summary", ""),
         deadline=raw.get("deadline", ""),
+        deadline_days=raw.get("deadline_days"),
         who=raw.get("who", ""),
         proxy=raw.get("proxy", ""),
         national_priority=bool(raw.get("national_priority", False)),

@@ -7,13 +7,14 @@ city's contact. It never invents a fact: every fact comes from the catalogue ent
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from procedures.answer import Templates, compose
+from procedures.answer import Templates, compose, compose_channel_list, compose_life_event
 from procedures.catalogue import CHANNELS, City
-from procedures.search import ProcedureIndex
+from procedures.search import Identification, ProcedureIndex
 
 #: intent → aspect of the procedure the citizen asks about.
 INTENT_ASPECT: Dict[str, str] = {
@@ -23,7 +24,12 @@ INTENT_ASPECT: Dict[str, str] = {
     "ask_proxy": "proxy",
     "ask_hours": "hours",
     "nlu_fallback": "overview",
+    "ask_channel_procedures": "overview",
 }
+#: Channel values a list can be asked for: the catalogue channels and 土日・休日 (weekend).
+LIST_CHANNELS = (*CHANNELS, "weekend")
+#: At most this many procedure buttons under a life-event list (LINE allows 13 quick replies).
+MAX_LIST_BUTTONS = 10
 
 
 @dataclass
@@ -66,6 +72,8 @@ def reply_to(
     channel_entities: Sequence[str] = (),
     current: Optional[str] = None,
     predicted: Optional[Tuple[str, float]] = None,
+    now: Optional[dt.datetime] = None,
+    life_event: Optional[str] = None,
 ) -> Reply:
     """Reply to one message about a procedure.
 
@@ -76,28 +84,56 @@ def reply_to(
         intent: the NLU intent (see :data:`INTENT_ASPECT`; others are answered as an overview).
         text: the citizen's message.
         procedure_entities: values of ``procedure`` entities (ids or raw text).
-        channel_entities: values of ``channel`` entities; only catalogue channel ids are used.
+        channel_entities: values of ``channel`` entities: catalogue channel ids, or ``weekend``
+            (土日・休日) for channel-list questions.
         current: procedure id kept from earlier turns (slot), for follow-up questions.
         predicted: (key, confidence) of the NLU ResponseSelector for ask_procedure/<key>. It is used
             for ask_procedure and nlu_fallback, and for follow-up intents only when no procedure is
             being talked about yet (a 「手数料は？」 must not switch procedures on a guess).
+        now: the current time (aware datetime, Asia/Tokyo), or None. When given, the answer says
+            what can be done now and the card carries open_now / next_open per channel
+            (see :func:`procedures.answer.compose`).
+        life_event: a life-event key chosen with a button (entity ``life_event``).
     Returns:
         A :class:`Reply`.
     Raises:
         TemplateError: a text fragment is missing in domain.yml.
+        ValueError: ``now`` is a naive datetime.
     """
     aspect = INTENT_ASPECT.get(intent, "overview")
     channel = next((c for c in channel_entities if c in CHANNELS), None)
+    list_channel = next((c for c in channel_entities if c in LIST_CHANNELS), None)
     if intent not in ("ask_procedure", "nlu_fallback") and current:
         predicted = None
-    found = index.identify(text, procedure_entities, current=current, predicted=predicted)
+    if intent == "ask_channel_procedures":
+        # 「コンビニで取れる証明書は？」: a list, unless the text itself names a procedure.
+        current, predicted = None, None
+    found = index.identify(text, procedure_entities, current=current, predicted=predicted, life_event=life_event)
+    weak = found.procedure is None and found.how in ("fuzzy", "bm25")
+    if list_channel and (weak or (intent == "ask_channel_procedures" and found.how not in ("entity", "alias", "reading"))):
+        # A channel was named but no procedure clearly: answer with that channel's list.
+        found = Identification()
     if found.procedure:
-        answer = compose(found.procedure, city, templates, aspect=aspect, channel=channel)
+        answer = compose(found.procedure, city, templates, aspect=aspect, channel=channel, now=now)
         return Reply(
             messages=[{"text": answer.text, "json_message": answer.card}],
             procedure=found.procedure.id,
             resolved=found.how,
         )
+    if found.life_event:
+        answer = compose_life_event(found.life_event, found.topic, index.event_procedures(found.life_event), templates)
+        buttons = [{"title": p["name"], "payload": button_payload("ask_procedure", p["id"])}
+                   for p in answer.card["life_event"]["procedures"][:MAX_LIST_BUTTONS]]
+        return Reply(messages=[{"text": answer.text, "buttons": buttons, "json_message": answer.card}],
+                     resolved=found.how)
+    if found.choices:
+        prompt = templates.render("utter_ask_which_life_event", topic=found.topic)
+        buttons = [
+            {"title": index.life_events[key]["label"],
+             "payload": "/ask_procedure" + json.dumps({"life_event": key}, ensure_ascii=False)}
+            for key in found.choices
+        ]
+        return Reply(messages=[{"text": prompt, "buttons": buttons}], resolved=found.how)
     if found.candidates:
         prompt = (
             templates.render("utter_ask_which_topic", topic=found.topic)
@@ -106,5 +142,9 @@ def reply_to(
         )
         buttons = [{"title": p.name, "payload": button_payload(intent, p.id)} for p in found.candidates]
         return Reply(messages=[{"text": prompt, "buttons": buttons}], resolved=found.how)
+    if list_channel:
+        # 「郵送でできる手続きは？」 or a channel question with no procedure in sight: list them.
+        answer = compose_channel_list(list_channel, list(index.catalogue), templates)
+        return Reply(messages=[{"text": answer.text, "json_message": answer.card}], resolved="channel")
     text_out = templates.render("utter_not_found", city_contact=city.contact_text, city_website=city.website)
     return Reply(messages=[{"text": text_out}], resolved="none")

@@ -7,7 +7,8 @@ Order of evidence, strongest first:
 1. an NLU ``procedure`` entity that names a catalogue id or alias exactly;
 2. catalogue aliases found in the text (folded for width, case and kana; the longest match wins where
    matches overlap), also on the Sudachi reading so kana-only text (いんかんしょうめい) matches;
-3. a life event or topic keyword (引っ越す, 出産 …, procedures/life_events.yml) → candidates to ask back;
+3. a life event or topic keyword (引っ越す, 出産 …, procedures/life_events.yml) → the life event's
+   list of procedures, a choice of sub-events (引越し: 市内・市外へ・市外から), or a topic's candidates;
 4. fuzzy matching of aliases against the entity or the text (rapidfuzz partial ratio), for typos;
 5. the procedure of the conversation so far (the ``procedure`` slot), for follow-up questions.
 Where 1-3 leave several candidates, BM25 over each procedure's name, aliases and summary (terms:
@@ -20,6 +21,7 @@ BM25 (Robertson & Zaragoza 2009) as implemented by the rank_bm25 package.
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -35,6 +37,7 @@ MIN_ALIAS_CHARS = 2
 MIN_READING_CHARS = 4
 #: Fuzzy similarity (0-1) from which an alias counts as a candidate, and from which the best one
 #: is taken alone when it leads the next by ``FUZZY_MARGIN``.
+FUZZY_MIN_READING_CHARS = 5
 FUZZY_CANDIDATE = 0.75
 FUZZY_ALONE = 0.8
 FUZZY_MARGIN = 0.1
@@ -49,11 +52,17 @@ SELECTOR_MIN = 0.5
 SELECTOR_STRONG = 0.8
 
 
+def _is_hiragana(ch: str) -> bool:
+    return "\u3041" <= ch <= "\u309f"
+
+
 def terms(text: str) -> List[str]:
-    """BM25 terms of ``text``: Sudachi normalized content lemmas plus character bigrams (folded)."""
-    folded = fold(text)
+    """BM25 terms of ``text``: Sudachi normalized content lemmas plus the character bigrams of the
+    NFKC text that hold no hiragana (kanji, katakana, Latin, digits: 住民, 民票, コン …; hiragana
+    bigrams are mostly です・ます and particles, which carry no topic)."""
+    folded = unicodedata.normalize("NFKC", text).lower()
     bigrams = [folded[i:i + 2] for i in range(len(folded) - 1)]
-    return lemmas(text) + [b for b in bigrams if b.isalnum()]
+    return lemmas(text) + [b for b in bigrams if b.isalnum() and not any(_is_hiragana(c) for c in b)]
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,16 @@ class Identification:
     ``procedure`` is set when one procedure is meant; otherwise ``candidates`` (at most 3) are to be
     offered as choices; both empty means nothing fits. ``how``: entity, alias, reading, life_event,
     fuzzy, context or none. ``topic`` is the life-event label when candidates came from one.
+    ``life_event`` is a life-event key (procedures/life_events.yml) whose procedures are to be
+    listed; ``choices`` are sub-event keys to ask back with (e.g. the three kinds of 引越し).
     """
 
     procedure: Optional[Procedure] = None
     candidates: Tuple[Procedure, ...] = ()
     how: str = "none"
     topic: str = ""
+    life_event: str = ""
+    choices: Tuple[str, ...] = ()
 
 
 @dataclass
@@ -129,15 +142,18 @@ class ProcedureIndex:
         self._ids = [p.id for p in catalogue]
         docs = []
         for proc in catalogue:
-            text = " ".join([proc.name, proc.name, *proc.aliases, proc.summary])
+            # Kana-only aliases (てんきょ) are left to the reading index: Sudachi splits them into
+            # unrelated words (てんき → 天気) that would pollute the BM25 terms.
+            written = [a for a in proc.aliases if not all(_is_hiragana(ch) or ch == "ー" for ch in fold(a))]
+            text = " ".join([proc.name, proc.name, *written, proc.summary])
             docs.append(terms(text))
         self._bm25 = BM25Okapi(docs)
-        events = load_life_events() if life_events is None else life_events
+        self.life_events = load_life_events() if life_events is None else life_events
         self._events: Dict[str, Tuple[str, List[str], List[str]]] = {}
-        for key, event in events.items():
+        for key, event in self.life_events.items():
             ids = [pid for pid in event.get("procedures", []) if catalogue.get(pid)]
             keys = [fold(k) for k in event.get("keywords", [])]
-            if ids:
+            if ids or event.get("tags") or event.get("choices"):
                 self._events[key] = (event.get("label", ""), keys, ids)
 
     # -- exact -------------------------------------------------------------------------------------
@@ -166,14 +182,36 @@ class ProcedureIndex:
             ids, how = spans.ids(), "reading"
         return [Match(self.catalogue.get(pid), 1.0, how) for pid in ids]
 
-    def life_event(self, text: str) -> Optional[Tuple[str, List[Procedure]]]:
-        """(label, procedures) of the first life event or topic whose keyword is in ``text``, or None."""
+    def life_event(self, text: str) -> Optional[str]:
+        """Key of the first life event or topic whose keyword is in ``text``, or None."""
         folded = fold(text)
         words = set(lemmas(text))
-        for label, keys, ids in self._events.values():
+        for key, (_, keys, _) in self._events.items():
             if any(k in folded or k in words for k in keys):
-                return label, [self.catalogue.get(pid) for pid in ids]
+                return key
         return None
+
+    def event_procedures(self, key: str) -> List[Procedure]:
+        """Procedures of a life event, in the order of their deadline (``deadline_days``, unknown
+        last, then catalogue order): those tagged with the event's ``tags`` in the catalogue, or
+        the event's explicit ``procedures`` list. [] for an unknown key."""
+        event = self.life_events.get(key) or {}
+        tags = set(event.get("tags") or ())
+        if tags:
+            procs = [p for p in self.catalogue if tags & set(p.life_events)]
+            return sorted(procs, key=lambda p: (p.deadline_days is None, p.deadline_days or 0))
+        return [self.catalogue.get(pid) for pid in event.get("procedures", []) if self.catalogue.get(pid)]
+
+    def _event_result(self, key: str, how: str) -> Identification:
+        """Ask back with sub-events, list a life event's procedures, or offer a topic's candidates."""
+        event = self.life_events[key]
+        label = event.get("label", "")
+        if event.get("choices"):
+            return Identification(choices=tuple(event["choices"]), how=how, topic=label)
+        if event.get("tags"):
+            return Identification(life_event=key, how=how, topic=label)
+        procs = self.event_procedures(key)
+        return Identification(candidates=tuple(procs[:MAX_CANDIDATES]), how=how, topic=label)
 
     def fuzzy(self, text: str) -> List[Match]:
         """Procedures ranked by the best fuzzy alias similarity (0-1) with ``text``; only >= 0.75."""
@@ -189,7 +227,8 @@ class ProcedureIndex:
                 score *= len(folded) / len(key)
             best[pid] = max(best.get(pid, 0.0), score)
         for key, pid in self._reading.items():
-            if len(key) <= len(kana):
+            # Short readings (てんきょ) align with ordinary words (てんき) too easily.
+            if FUZZY_MIN_READING_CHARS <= len(key) <= len(kana):
                 best[pid] = max(best.get(pid, 0.0), fuzz.partial_ratio(key, kana) / 100.0)
         ranked = sorted(best.items(), key=lambda kv: -kv[1])
         return [Match(self.catalogue.get(pid), s, "fuzzy") for pid, s in ranked if s >= FUZZY_CANDIDATE]
@@ -203,6 +242,18 @@ class ProcedureIndex:
             key=lambda kv: -kv[1],
         )
         return [Match(self.catalogue.get(pid), sc, "bm25") for pid, sc in ranked if sc > 0]
+
+    def search(self, query: str, limit: int = 20) -> List[Procedure]:
+        """Free-text search (``GET /api/procedures?q=``): alias hits first, then BM25, then fuzzy.
+
+        Returns at most ``limit`` procedures, best first, without duplicates ([] when nothing fits).
+        """
+        found: List[Procedure] = []
+        ranked = [m for m in self.rank(query) if m.score >= BM25_MIN / 2]
+        for m in [*self.alias_matches(query), *ranked, *self.fuzzy(query)]:
+            if m.procedure.id not in {p.id for p in found}:
+                found.append(m.procedure)
+        return found[:limit]
 
     def _pick(self, text: str, candidates: Sequence[Procedure], how: str, topic: str = "") -> Identification:
         """One of ``candidates`` when BM25 on ``text`` makes it lead clearly; else ask back with them."""
@@ -223,6 +274,7 @@ class ProcedureIndex:
         entity_values: Sequence[str] = (),
         current: Optional[str] = None,
         predicted: Optional[Tuple[str, float]] = None,
+        life_event: Optional[str] = None,
     ) -> Identification:
         """Decide which procedure a message is about (see the module docstring for the order).
 
@@ -233,9 +285,12 @@ class ProcedureIndex:
             current: the procedure id of the conversation so far (slot), used when nothing else fits.
             predicted: (key, confidence 0-1) of the ResponseSelector for ``ask_procedure/<key>``;
                 key is a procedure id or a life-event id of procedures/life_events.yml.
+            life_event: a life-event key chosen explicitly (button payload entity ``life_event``).
         Returns:
             An :class:`Identification`.
         """
+        if life_event in self._events:
+            return self._event_result(life_event, "life_event")
         key, confidence = predicted if predicted else ("", 0.0)
         chosen = self.catalogue.get(key) if confidence >= SELECTOR_MIN else None
         evidence: List[Procedure] = []
@@ -256,16 +311,15 @@ class ProcedureIndex:
             return self._pick(text, evidence, how)
 
         if key in self._events and confidence >= SELECTOR_MIN:
-            # The selector says the citizen names only a life event or topic: offer its procedures.
-            label, _, ids = self._events[key]
-            procs = [self.catalogue.get(pid) for pid in ids]
-            return Identification(candidates=tuple(procs[:MAX_CANDIDATES]), how="selector", topic=label)
+            # The selector says the citizen names only a life event or topic.
+            return self._event_result(key, "selector")
         event = self.life_event(text)
-        if chosen and (not event or chosen in event[1] or confidence >= SELECTOR_STRONG):
+        event_procs = self.event_procedures(event) if event else []
+        if chosen and (not event or chosen in event_procs or confidence >= SELECTOR_STRONG):
             return Identification(procedure=chosen, how="selector")
         if event:
-            label, procs = event
-            return self._pick(text, procs, "life_event", topic=label)
+            found = self._pick(text, event_procs, "life_event") if event_procs else Identification()
+            return found if found.procedure else self._event_result(event, "life_event")
 
         ranked = self.rank(text)
         if ranked and ranked[0].score >= BM25_MIN:

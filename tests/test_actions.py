@@ -35,7 +35,7 @@ async def test_convenience_store_question_answers_yes_with_card(domain):
     messages, events = await run(ActionAnswerProcedure(), "juminhyo_convenience_store", domain)
     assert len(messages) == 1
     text = messages[0]["text"]
-    assert text.startswith("はい、住民票の写しの交付はコンビニ交付でできます。")
+    assert text.startswith("はい、住民票の写しの交付はコンビニでできます。")
     assert "マイナンバーカード" in text and "https://" in text
     card = messages[0]["custom"]
     assert card["type"] == "procedure" and card["procedure"]["id"] == "juminhyo_copy"
@@ -57,14 +57,11 @@ async def test_follow_up_uses_procedure_from_slot(domain):
     assert messages[0]["custom"]["procedure"]["id"] == "juminhyo_copy"
 
 
-async def test_moving_asks_back_with_candidate_buttons(domain):
+async def test_moving_asks_back_which_kind_of_move(domain):
     messages, events = await run(ActionAnswerProcedure(), "moving_ambiguous", domain)
     buttons = messages[0]["buttons"]
-    payloads = " ".join(b["payload"] for b in buttons)
-    assert 1 < len(buttons) <= 3
-    for pid in ("moving_in", "moving_out", "moving_within"):
-        assert pid in payloads
-    assert all(b["payload"].startswith("/ask_procedure{") for b in buttons)
+    assert [b["title"] for b in buttons] == ["市外への引越し", "市外からの引越し", "市内での引越し"]
+    assert all(b["payload"].startswith('/ask_procedure{"life_event": ') for b in buttons)
     assert events == [], "the slot is not set until the citizen chooses"
 
 

@@ -81,13 +81,25 @@ def test_real_questions_get_the_procedure_with_channels_and_link(stack, question
     assert card["channels"] and card["source_url"].startswith("https://")
 
 
-def test_moving_question_asks_back_with_buttons(stack):
+def test_moving_asks_which_kind_then_lists_its_procedures(stack):
     messages = ask(stack, "引っ越すときの手続きは？")
     payloads = [b["payload"] for m in messages for b in m.get("buttons", [])]
-    assert any("moving_out" in p for p in payloads) and any("moving_in" in p for p in payloads)
-    # choosing a button answers that procedure
-    chosen = next(p for p in payloads if "moving_in" in p)
-    assert card_of(ask(stack, chosen))["id"] == "moving_in"
+    assert len(payloads) == 3 and any("moving_here" in p for p in payloads)
+    # choosing 「市外からの引越し」 lists every procedure of it, 転入届 among them, with a summary
+    chosen = ask(stack, next(p for p in payloads if "moving_here" in p))
+    card = next(m["custom"]["life_event"] for m in chosen if (m.get("custom") or {}).get("type") == "life_event")
+    assert "moving_in" in [p["id"] for p in card["procedures"]]
+    assert f"{card['total']}件中{card['no_visit']}件は来庁せずに手続きできます" in all_text(chosen)
+    # and a procedure button answers that procedure
+    button = next(b["payload"] for m in chosen for b in m.get("buttons", []) if "moving_in" in b["payload"])
+    assert card_of(ask(stack, button))["id"] == "moving_in"
+
+
+def test_channel_list_question(stack):
+    messages = ask(stack, "コンビニでもらえる証明書はどれですか")
+    card = next(m["custom"] for m in messages if (m.get("custom") or {}).get("type") == "procedure_list")
+    assert card["channel"] == "convenience_store"
+    assert "juminhyo_copy" in [p["id"] for p in card["procedures"]]
 
 
 def test_follow_up_questions_keep_the_procedure(stack):

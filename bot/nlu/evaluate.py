@@ -94,7 +94,8 @@ def ask_questions(url: str, path: Path) -> Dict[str, Any]:
     """Ask each question in ``path`` through ``url``/api/chat in its own conversation.
 
     A question counts as correct when the answer's procedure card has the expected id, or, for an
-    ambiguous question (procedure: null), when the buttons offer every expected candidate.
+    ambiguous question (procedure: null), when the buttons offer every expected candidate
+    (procedure ids, or life-event keys under ``life_events``).
     Returns {"questions", "correct", "accuracy", "p50_ms", "p95_ms", "misses": [...]}.
     """
     import httpx
@@ -115,7 +116,8 @@ def ask_questions(url: str, path: Path) -> Dict[str, Any]:
             if q.get("procedure"):
                 ok = got.get("id") == q["procedure"]
             else:
-                ok = set(q.get("candidates", [])) <= set(got.get("candidates", []))
+                expected = set(q.get("candidates", [])) | set(q.get("life_events", []))
+                ok = bool(expected) and expected <= set(got.get("candidates", []))
             correct += ok
             if not ok:
                 misses.append({"text": q["text"], "expected": q.get("procedure") or q.get("candidates"), "got": got})
@@ -130,7 +132,7 @@ def ask_questions(url: str, path: Path) -> Dict[str, Any]:
 
 
 def _procedure_of(messages: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """{"id": card id} or {"candidates": [ids from button payloads]} from /api/chat messages."""
+    """{"id": card id} or {"candidates": [procedure ids / life-event keys from button payloads]}."""
     for m in messages:
         card = m.get("custom") or {}
         if card.get("type") == "procedure":
@@ -140,7 +142,8 @@ def _procedure_of(messages: List[Dict[str, Any]]) -> Dict[str, Any]:
         for b in m.get("buttons") or []:
             payload = b.get("payload", "")
             if "{" in payload:
-                ids.append(json.loads(payload[payload.index("{"):]).get("procedure"))
+                entities = json.loads(payload[payload.index("{"):])
+                ids.append(entities.get("procedure") or entities.get("life_event"))
     return {"candidates": ids} if ids else {}
 
 
