@@ -193,13 +193,17 @@ class ProcedureIndex:
 
     def event_procedures(self, key: str) -> List[Procedure]:
         """Procedures of a life event, in the order of their deadline (``deadline_days``, unknown
-        last, then catalogue order): those tagged with the event's ``tags`` in the catalogue, or
-        the event's explicit ``procedures`` list. [] for an unknown key."""
+        last; on a tie the event's ``procedures`` first, then catalogue order): those tagged with
+        the event's ``tags`` in the catalogue, or, for a topic, its ``procedures`` list. [] for an
+        unknown key."""
         event = self.life_events.get(key) or {}
         tags = set(event.get("tags") or ())
+        first = list(event.get("procedures") or ())
         if tags:
             procs = [p for p in self.catalogue if tags & set(p.life_events)]
-            return sorted(procs, key=lambda p: (p.deadline_days is None, p.deadline_days or 0))
+            # Deadline first; on the same deadline, the event's main procedures (its `procedures`).
+            return sorted(procs, key=lambda p: (p.deadline_days is None, p.deadline_days or 0,
+                                                first.index(p.id) if p.id in first else len(first)))
         return [self.catalogue.get(pid) for pid in event.get("procedures", []) if self.catalogue.get(pid)]
 
     def _event_result(self, key: str, how: str) -> Identification:
