@@ -56,10 +56,11 @@ def selected_procedure(parse: Dict[str, Any]) -> Optional[Tuple[str, float]]:
     return key.split("/", 1)[1], float(response.get("confidence") or 0.0)
 
 
-def button_payload(intent: str, procedure_id: str) -> str:
-    """Rasa payload that re-asks ``intent`` about a procedure, e.g. /ask_fee{"procedure": "juminhyo_copy"}."""
+def button_payload(intent: str, **entities: str) -> str:
+    """Rasa payload that re-asks ``intent`` with entities, e.g. /ask_fee{"procedure": "juminhyo_copy"}
+    or /ask_procedure{"life_event": "moving_here"}."""
     intent = intent if intent in INTENT_ASPECT and intent != "nlu_fallback" else "ask_procedure"
-    return f"/{intent}{json.dumps({'procedure': procedure_id}, ensure_ascii=False)}"
+    return f"/{intent}{json.dumps(entities, ensure_ascii=False)}"
 
 
 def reply_to(
@@ -122,7 +123,7 @@ def reply_to(
         )
     if found.life_event:
         answer = compose_life_event(found.life_event, found.topic, index.event_procedures(found.life_event), templates)
-        buttons = [{"title": p["name"], "payload": button_payload("ask_procedure", p["id"])}
+        buttons = [{"title": p["name"], "payload": button_payload("ask_procedure", procedure=p["id"])}
                    for p in answer.card["life_event"]["procedures"][:MAX_LIST_BUTTONS]]
         return Reply(messages=[{"text": answer.text, "buttons": buttons, "json_message": answer.card}],
                      resolved=found.how)
@@ -130,7 +131,7 @@ def reply_to(
         prompt = templates.render("utter_ask_which_life_event", topic=found.topic)
         buttons = [
             {"title": index.life_events[key]["label"],
-             "payload": "/ask_procedure" + json.dumps({"life_event": key}, ensure_ascii=False)}
+             "payload": button_payload("ask_procedure", life_event=key)}
             for key in found.choices
         ]
         return Reply(messages=[{"text": prompt, "buttons": buttons}], resolved=found.how)
@@ -140,7 +141,7 @@ def reply_to(
             if found.topic
             else templates.render("utter_ask_which")
         )
-        buttons = [{"title": p.name, "payload": button_payload(intent, p.id)} for p in found.candidates]
+        buttons = [{"title": p.name, "payload": button_payload(intent, procedure=p.id)} for p in found.candidates]
         return Reply(messages=[{"text": prompt, "buttons": buttons}], resolved=found.how)
     if list_channel:
         # 「郵送でできる手続きは？」 or a channel question with no procedure in sight: list them.

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from bot.deps import CatalogueDep, IndexDep
+from procedures.answer import to_card
 from procedures.catalogue import CHANNELS, Procedure
 
 router = APIRouter(prefix="/api/procedures", tags=["procedures"])
@@ -63,33 +64,16 @@ class ProcedureList(BaseModel):
 
 
 def to_out(p: Procedure) -> ProcedureOut:
-    """The API shape of a catalogue entry."""
+    """The API shape of a catalogue entry: the chat card's fields (procedures.answer.to_card) plus
+    the catalogue-only ones."""
     return ProcedureOut(
-        id=p.id,
-        name=p.name,
+        **to_card(p)["procedure"],
         aliases=list(p.aliases),
         category=p.category,
         area=p.area,
-        summary=p.summary,
         life_events=list(p.life_events),
         national_priority=p.national_priority,
-        channels={
-            c.id: ChannelOut(
-                available=c.available, how=c.how, url=c.url, hours=c.hours.text if c.hours else None,
-                fee_yen=c.fee_yen, fee_note=c.fee_note, requirements=list(c.requirements), note=c.note,
-            )
-            for c in p.channels.values()
-        },
-        channel_order=[c.id for c in p.available_channels()],
-        documents=list(p.documents),
-        deadline=p.deadline,
         who=p.who,
-        proxy=p.proxy,
-        department=p.department,
-        phone=p.phone,
-        source_url=p.source_url,
-        checked=p.checked.isoformat() if p.checked else "unverified",
-        verified=p.verified,
     )
 
 
