@@ -26,11 +26,13 @@ CATALOGUE  := $(wildcard procedures/cities/$(CITY)/*.yml) procedures/schema.yml
 GENERATED  := data/nlu/generated/procedures.yml
 TRAIN_DEPS := config.yml domain.yml $(GENERATED) $(filter-out $(GENERATED),$(wildcard data/nlu/*.yml data/rules/*.yml data/stories/*.yml)) $(wildcard bot/nlu/*.py)
 
-.PHONY: help print-python check-python setup run test test-unit test-nlu test-stories test-e2e validate model nlu-data cross-validate bench-api clean
+.PHONY: help print-python check-python setup run test test-unit test-nlu test-stories test-e2e validate model nlu-data cross-validate evaluate faq-evaluate bench-api clean
 
 help:
 	@echo "make run   - 環境構築・学習（必要なとき）・ボット起動 (http://localhost:8000)"
 	@echo "make test  - 環境構築・学習（必要なとき）・全テスト"
+	@echo "make validate - カタログと学習データの検査（例文の重複・矛盾も）"
+	@echo "make evaluate - NLU の交差検証とレポート results/evaluate/index.html（25〜45分）"
 
 print-python:
 	@echo "$(PY310)"
@@ -75,22 +77,63 @@ run: setup $(MODEL)
 validate: setup $(GENERATED)
 	$(PY) -m procedures validate
 	$(PY) -m procedures export-nlu --check --out $(GENERATED)
+	$(PY) -m bot staff check
 	@out=$$($(RASA) data validate --max-history 5 2>&1) || { echo "$$out"; exit 1; }; \
 	  bad=$$(echo "$$out" | grep -E "UserWarning|ERROR" | grep -v -e "is not used in any story or rule" -e "duplicated intents have been found across multiple domain files: ask_procedure" || true); \
 	  if [ -n "$$bad" ]; then echo "$$bad"; exit 1; fi; echo "rasa data validate: OK"
 
-test: setup $(MODEL)
+test: setup $(MODEL) browser-deps
 	$(MAKE) validate
 	$(VENV_RASA)/bin/python -m pytest -q --confcutdir=tests/rasa_env tests/rasa_env
-	$(PY) -m pytest -q --ignore=tests/rasa_env
+	$(PY) -m pytest -q --ignore=tests/rasa_env --ignore=tests/browser
+	$(PY) -m pytest -q tests/browser
 	$(MAKE) test-stories
 
 test-stories: $(MODEL)
 	$(RASA) test core --stories tests/stories --model $(MODEL) --fail-on-prediction-errors --out results/stories
 
+# NLU report for staff: 5-fold cross-validation of config.yml (25-45 min on 2 cores) → results/evaluate/index.html
+# (confusion matrix, F1 per intent and per procedure; history.csv compares runs before/after new examples).
+evaluate: setup $(GENERATED)
+	$(PY) -m bot.nlu.evaluate cross-validate --rasa $(RASA) --folds 5 config.yml
+	$(PY) -m bot staff nlu-report results/cv/config --out results/evaluate
+
+# Load benchmark (issue 6): starts the stack on free ports, N concurrent conversations of 4 turns
+# through /api/chat; prints messages/s, p50/p95/p99 ms, errors, lost, peak RSS per process and one
+# JSON line per level. `make bench CONCURRENCY=20` for one level. Needs the trained model.
+CONCURRENCY ?= 1,20,50
+.PHONY: bench
+bench: setup $(MODEL)
+	$(PY) -m bot.bench --concurrency $(CONCURRENCY) --turns 4 --conversations 100
+
 # NLU comparison (issue 2): 5-fold cross-validation of each configuration under configs/.
 cross-validate: setup $(GENERATED)
 	$(PY) -m bot.nlu.evaluate cross-validate --rasa $(RASA) --folds 5 configs/*.yml
+
+# FAQ retrieval (issue 5): Hit@k, MRR, Recall@10, ms per query on the development FAQ (tests/data/faq); last line JSON.
+faq-evaluate: $(VENV)/.installed
+	$(PY) -m bot.faq evaluate --corpus tests/data/faq/corpus.json --queries tests/data/faq/queries_dev.json --qrels tests/data/faq/qrels_dev.json --json
+	$(PY) -m bot.faq evaluate --corpus tests/data/faq/corpus.json --queries tests/data/faq/queries_test.json --qrels tests/data/faq/qrels_test.json --json
+
+# Browser tests (tests/browser, issue 4): Debian's chromium (and Japanese fonts for the screenshots)
+# from apt only when missing (as root, else with sudo), Node's npm when missing, and axe-core pinned
+# in tests/browser/package-lock.json (npm ci). Playwright drives /usr/bin/chromium; nothing is
+# downloaded at test time (never `playwright install`).
+CHROMIUM     ?= /usr/bin/chromium
+BROWSER_NPM  := tests/browser/node_modules/.installed
+.PHONY: browser-deps browser-system
+browser-deps: browser-system $(BROWSER_NPM)
+
+browser-system:
+	@pkgs=""; test -x "$(CHROMIUM)" || pkgs="chromium"; \
+	  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || pkgs="$$pkgs fonts-noto-cjk"; \
+	  command -v npm >/dev/null 2>&1 || pkgs="$$pkgs nodejs npm"; \
+	  if [ -n "$$pkgs" ]; then sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "apt-get install$$pkgs"; \
+	    $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$pkgs; fi
+
+$(BROWSER_NPM): tests/browser/package.json tests/browser/package-lock.json | browser-system
+	cd tests/browser && npm ci --no-audit --no-fund
+	touch $@
 
 clean:
 	rm -rf models results .pytest_cache

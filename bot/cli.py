@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot ask|serve|stack``."""
+"""Command line: ``python -m bot ask|serve|stack|purge``, staff tools ``python -m bot staff|review ...``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ app = typer.Typer(
 )
 
 NOT_RUNNING = "ボットが起動していません。make run で起動してください。"
+
+# 職員向けコマンド: python -m bot staff ...（例文表・検査・NLU レポート）、python -m bot review ...（市民の質問の振り返り）
+from bot.review.cli import app as review_app  # noqa: E402
+from bot.staff.cli import app as staff_app  # noqa: E402
+
+app.add_typer(staff_app, name="staff")
+app.add_typer(review_app, name="review")
 
 
 def print_messages(messages: list[dict[str, Any]]) -> None:
@@ -105,3 +112,31 @@ def stack(
     from bot.stack import serve_stack
 
     raise typer.Exit(serve_stack(model=model))
+
+
+@app.command(help="保存期間（RETENTION_DAYS 日、既定 90）を過ぎた会話の記録を削除します（cron で毎日実行）。")
+def purge(
+    days: Annotated[Optional[int], typer.Option(help="保存期間（日）。既定: RETENTION_DAYS", min=1)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="削除せずに件数だけ表示")] = False,
+    tracker_db: Annotated[
+        Optional[Path], typer.Option(help="rasa のトラッカーストア（SQLite）。既定: endpoints.yml の db")
+    ] = None,
+) -> None:
+    """Delete tracker-store events and review records older than the retention (bot/purge.py).
+
+    Exit codes: 0 done (counts printed); 1 the tracker store is missing or not SQLite.
+    """
+    from bot.purge import PurgeError, purge as run_purge, tracker_db_from_endpoints
+
+    settings = get_settings()
+    try:
+        db = tracker_db or tracker_db_from_endpoints(settings.REPO_ROOT / "endpoints.yml", settings.REPO_ROOT)
+        result = run_purge(days or settings.RETENTION_DAYS, db, settings.review_db_path, dry_run)
+    except PurgeError as exc:
+        typer.echo(f"削除できません / purge failed: {exc}", err=True)
+        raise typer.Exit(1)
+    verb = "削除対象（--dry-run: 削除していません）" if dry_run else "削除しました"
+    typer.echo(f"{result.cutoff:%Y-%m-%d %H:%M} (JST) より前の記録を{verb}:")
+    typer.echo(f"  トラッカーストア {db}: イベント {result.tracker_events} 件"
+               f"（うち会話ごと削除 {result.tracker_conversations} 件）")
+    typer.echo(f"  振り返り記録 {settings.review_db_path or '（なし）'}: {result.review_rows} 件")

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from bot.config import Settings
 from bot.messages import GatewayMessages
+from bot.ratelimit import SenderRateLimiter
 from bot.rasa_client import RasaClient
 from procedures.catalogue import Catalogue
 from procedures.search import ProcedureIndex
@@ -35,6 +36,11 @@ def get_messages(request: Request) -> GatewayMessages:
     return request.app.state.messages
 
 
+def get_rate_limiter(request: Request) -> SenderRateLimiter:
+    """The per-sender rate limiter (``RATE_LIMIT``) shared by ``/api/chat`` and LINE."""
+    return request.app.state.rate_limiter
+
+
 def get_catalogue(request: Request) -> Catalogue:
     """The city's procedures catalogue, loaded at startup."""
     return request.app.state.catalogue
@@ -51,5 +57,6 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
 RasaClientDep = Annotated[RasaClient, Depends(get_rasa_client)]
 MessagesDep = Annotated[GatewayMessages, Depends(get_messages)]
+RateLimiterDep = Annotated[SenderRateLimiter, Depends(get_rate_limiter)]
 CatalogueDep = Annotated[Catalogue, Depends(get_catalogue)]
 IndexDep = Annotated[ProcedureIndex, Depends(get_index)]

@@ -17,8 +17,10 @@ from fastapi.responses import JSONResponse
 
 from bot.config import Settings, get_settings
 from bot.messages import load_gateway_messages
+from bot.middleware import add_middlewares
+from bot.ratelimit import SenderRateLimiter
 from bot.rasa_client import RasaClient
-from bot.routers import chat, health, procedures
+from bot.routers import chat, furigana, health, line, procedures, web
 from procedures.catalogue import load_catalogue
 
 logger = logging.getLogger(__name__)
@@ -88,10 +90,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.messages = load_gateway_messages(settings.DOMAIN_FILE, settings.city_file)
         app.state.catalogue = load_catalogue(settings.CITY, settings.city_file.parent.parent)
         app.state.index = None  # built on first use (bot.deps.get_index)
+        app.state.rate_limiter = SenderRateLimiter(settings.RATE_LIMIT, settings.RATE_LIMIT_STORAGE_URI)
         async with httpx.AsyncClient(timeout=settings.RASA_TIMEOUT_S) as http:
             app.state.http = http
-            app.state.rasa = RasaClient(http, settings.RASA_URL, settings.RASA_TIMEOUT_S)
-            logger.info("gateway ready: city=%s rasa=%s", settings.CITY, settings.RASA_URL)
+            app.state.rasa = RasaClient(http, settings.rasa_replicas, settings.RASA_TIMEOUT_S)
+            logger.info("gateway ready: city=%s rasa=%s", settings.CITY, ",".join(settings.rasa_replicas))
             yield
 
     app = FastAPI(
@@ -103,4 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(health.router)
     app.include_router(procedures.router)
+    app.include_router(furigana.router)
+    app.include_router(web.router)
+    app.include_router(line.router)  # its lifespan (LINE client) runs inside the one above
+    add_middlewares(app, settings)  # request size limit (413) and CORS_ORIGINS
     return app

@@ -7,7 +7,9 @@ action server and rasa bind 127.0.0.1:
 * action server: ``python -m rasa_sdk --actions actions -p PORT`` with
   ``SANIC_HOST=127.0.0.1`` (rasa-sdk 3.6 has no host option; ``rasa_sdk.endpoint.run``
   reads the bind address from ``SANIC_HOST``, default 0.0.0.0);
-* rasa: ``.venv-rasa/bin/rasa run --enable-api -i 127.0.0.1 -p PORT ...``;
+* rasa: ``.venv-rasa/bin/rasa run --enable-api -i 127.0.0.1 -p PORT ...`` (one process, or
+  several replicas on several ports sharing a tracker and a lock store, e.g. with
+  ``deploy/endpoints.postgres.yml``; the gateway then gets ``RASA_URLS``);
 * gateway: ``python -m bot serve --host HOST --port PORT``.
 
 Each child writes stdout+stderr to ``logs/<name>.log`` and runs in its own session,
@@ -24,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,13 +65,15 @@ class StackUrls:
 
     Attributes:
         gateway: e.g. ``http://127.0.0.1:8000`` (``/api/chat``, ``/healthz``).
-        rasa: e.g. ``http://127.0.0.1:5005``.
+        rasa: e.g. ``http://127.0.0.1:5005`` (the first replica).
         action_server: e.g. ``http://127.0.0.1:5055``.
+        rasa_replicas: every rasa replica, ``rasa`` first (``(rasa,)`` without scale-out).
     """
 
     gateway: str
     rasa: str
     action_server: str
+    rasa_replicas: tuple[str, ...] = ()
 
 
 @dataclass
@@ -83,6 +87,8 @@ class _Child:
     started: float = field(default_factory=time.monotonic)
     ready_s: float | None = None
     ready: bool = field(default=False)
+    argv: list[str] = field(default_factory=list)  # kept for Stack.restart
+    env: dict[str, str] = field(default_factory=dict)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -165,7 +171,14 @@ class Stack:
         log_dir: where ``action_server.log``, ``rasa.log``, ``gateway.log`` go (default ``logs/``).
         tracker_db: SQLite tracker file for rasa (default: as in ``endpoints.yml``).
         python: interpreter of ``.venv`` for the action server and gateway (default: this one).
-        rasa_bin: rasa executable (default ``.venv-rasa/bin/rasa``).
+        rasa_bin: rasa executable (default ``.venv-rasa/bin/rasa``); rasa is run by the ``python``
+            next to it as ``python -m bot.rasa_run run ...`` (rasa's CLI plus one speed fix).
+        rasa_ports: ports of several rasa replicas (scale-out; default ``[rasa_port]``). Replica
+            1 logs to ``rasa.log``, replica N to ``rasa_N.log``; the gateway gets ``RASA_URLS``.
+            Several replicas need shared stores (``endpoints=deploy/endpoints.postgres.yml``).
+        endpoints: rasa endpoints file (default ``endpoints.yml``).
+        env: extra environment variables for every child, e.g. ``DB_HOST``… read by the
+            endpoints file.
     """
 
     def __init__(
@@ -181,6 +194,9 @@ class Stack:
         tracker_db: Path | None = None,
         python: str | None = None,
         rasa_bin: Path | None = None,
+        rasa_ports: Sequence[int] | None = None,
+        endpoints: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         root = settings.REPO_ROOT
         self.settings = settings
@@ -193,19 +209,25 @@ class Stack:
         self.tracker_db = tracker_db
         self.python = python or sys.executable
         self.rasa_bin = Path(rasa_bin) if rasa_bin else root / ".venv-rasa" / "bin" / "rasa"
+        self.rasa_ports = list(rasa_ports) if rasa_ports else [rasa_port]
+        self.rasa_port = self.rasa_ports[0]
+        self.endpoints = Path(endpoints) if endpoints else root / "endpoints.yml"
+        self.env = dict(env or {})
         self.urls = StackUrls(
             gateway=f"http://127.0.0.1:{gateway_port}",
-            rasa=f"http://127.0.0.1:{rasa_port}",
+            rasa=f"http://127.0.0.1:{self.rasa_port}",
             action_server=f"http://127.0.0.1:{action_port}",
+            rasa_replicas=tuple(f"http://127.0.0.1:{port}" for port in self.rasa_ports),
         )
         self.children: list[_Child] = []
 
     # -- start -----------------------------------------------------------------
 
     def _endpoints_file(self) -> Path:
-        """``endpoints.yml``, or a derived copy in ``log_dir`` when the action port or
-        the tracker database differ from it."""
-        source = self.settings.REPO_ROOT / "endpoints.yml"
+        """The endpoints file (``endpoints.yml``), or a derived copy in ``log_dir`` when the
+        action port or the tracker database differ from it (``${VAR}`` values stay plain, so
+        rasa still expands them)."""
+        source = self.endpoints
         config = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
         action_url = f"{self.urls.action_server}/webhook"
         changed = (config.get("action_endpoint") or {}).get("url") != action_url
@@ -219,20 +241,22 @@ class Stack:
         derived.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return derived
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str], is_ready: Callable[[], bool]) -> _Child:
-        """Start one child with its output in ``log_dir/<name>.log``."""
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str], is_ready: Callable[[], bool], append: bool = False
+    ) -> _Child:
+        """Start one child with its output in ``log_dir/<name>.log`` (appended to when ``append``)."""
         log_path = self.log_dir / f"{name.replace(' ', '_')}.log"
-        with log_path.open("wb") as log:
+        with log_path.open("ab" if append else "wb") as log:
             popen = subprocess.Popen(
                 argv,
                 cwd=self.settings.REPO_ROOT,
-                env=_child_env(self.settings.REPO_ROOT, env),
+                env=_child_env(self.settings.REPO_ROOT, {**self.env, **env}),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        child = _Child(name, popen, log_path, is_ready)
+        child = _Child(name, popen, log_path, is_ready, argv=list(argv), env=dict(env))
         self.children.append(child)
         return child
 
@@ -291,7 +315,8 @@ class Stack:
             raise StackError(f"モデルがありません: {self.model}(make model で学習してください)")
         if not self.rasa_bin.is_file():
             raise StackError(f"rasa が見つかりません: {self.rasa_bin}(make setup で環境を作ってください)")
-        for name, port in (("action server", self.action_port), ("rasa", self.rasa_port), ("gateway", self.gateway_port)):
+        ports = [("action server", self.action_port), *(("rasa", p) for p in self.rasa_ports), ("gateway", self.gateway_port)]
+        for name, port in ports:
             if port_in_use(port):
                 raise StackError(f"ポート {port} は使用中です ({name}) / port {port} is already in use")
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -300,28 +325,37 @@ class Stack:
             action = self._spawn(
                 "action server",
                 [self.python, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.action_port)],
-                {"SANIC_HOST": "127.0.0.1", "CITY": settings.CITY},
+                # KEEP_ALIVE_TIMEOUT: Sanic (rasa-sdk) closes a new connection whose request has not
+                # arrived within it (default 5 s); a busy rasa event loop can take longer between
+                # connecting and writing, which failed actions under bursts (tests/test_scaleout.py).
+                {"SANIC_HOST": "127.0.0.1", "SANIC_KEEP_ALIVE_TIMEOUT": "60", "CITY": settings.CITY},
                 lambda: _probe(f"{self.urls.action_server}/health"),
             )
-            rasa = self._spawn(
-                "rasa",
-                [
-                    str(self.rasa_bin), "run", "--enable-api",
-                    "--model", str(self.model),
-                    "-i", "127.0.0.1", "-p", str(self.rasa_port),
-                    "--endpoints", str(self._endpoints_file()),
-                    "--credentials", str(settings.REPO_ROOT / "credentials.yml"),
-                ],
-                {"CITY": settings.CITY},
-                lambda: _rasa_ready(self.urls.rasa, self.model),
-            )
-            self._wait_ready([action, rasa], timeout_s)
+            endpoints = self._endpoints_file()
+            replicas = [
+                self._spawn(
+                    "rasa" if number == 1 else f"rasa {number}",
+                    [
+                        # rasa's CLI with a cached action-response validator (bot/rasa_run.py)
+                        str(self.rasa_bin.parent / "python"), "-m", "bot.rasa_run", "run", "--enable-api",
+                        "--model", str(self.model),
+                        "-i", "127.0.0.1", "-p", str(port),
+                        "--endpoints", str(endpoints),
+                        "--credentials", str(settings.REPO_ROOT / "credentials.yml"),
+                    ],
+                    {"CITY": settings.CITY},
+                    lambda url=url: _rasa_ready(url, self.model),
+                )
+                for number, (port, url) in enumerate(zip(self.rasa_ports, self.urls.rasa_replicas), start=1)
+            ]
+            self._wait_ready([action, *replicas], timeout_s)
             gateway = self._spawn(
                 "gateway",
                 [self.python, "-m", "bot", "serve", "--host", self.gateway_host, "--port", str(self.gateway_port)],
                 {
                     "CITY": settings.CITY,
                     "RASA_URL": self.urls.rasa,
+                    "RASA_URLS": ",".join(self.urls.rasa_replicas),
                     "ACTION_SERVER_URL": self.urls.action_server,
                     "GATEWAY_HOST": self.gateway_host,
                     "GATEWAY_PORT": str(self.gateway_port),
@@ -335,6 +369,41 @@ class Stack:
         return self.urls
 
     # -- run / stop --------------------------------------------------------------
+
+    def child(self, name: str) -> _Child:
+        """The running child called ``name`` (``action server``, ``rasa``, ``rasa 2`` …, ``gateway``).
+
+        Raises:
+            KeyError: no such child.
+        """
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise KeyError(name)
+
+    def restart(self, name: str, timeout_s: float = READY_TIMEOUT_S) -> _Child:
+        """Kill one child (SIGKILL to its process group, if still running) and start it again with
+        the same command, port and environment (log appended); used by the fault tests.
+
+        Returns:
+            The new child, once ready.
+        Raises:
+            KeyError: no such child. StackError: it did not become ready within ``timeout_s`` s.
+        """
+        old = self.child(name)
+        if old.popen.poll() is None:
+            try:
+                os.killpg(old.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        old.popen.wait()
+        index = self.children.index(old)
+        self.children.remove(old)
+        new = self._spawn(name, old.argv, old.env, old.is_ready, append=True)
+        self.children.remove(new)
+        self.children.insert(index, new)
+        self._wait_ready([new], timeout_s)
+        return new
 
     def check_alive(self) -> None:
         """Raise :class:`StackError` (naming the process, with its log tail) if any child exited."""
@@ -374,6 +443,9 @@ def running_stack(
     tracker_db: Path | None = None,
     timeout_s: float = READY_TIMEOUT_S,
     settings: Settings | None = None,
+    rasa_ports: Sequence[int] | None = None,
+    endpoints: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[StackUrls]:
     """Start action server, rasa and gateway (all subprocesses); stop them on exit.
 
@@ -392,6 +464,8 @@ def running_stack(
         tracker_db: SQLite tracker file (default: ``trackers.db`` from ``endpoints.yml``).
         timeout_s: readiness timeout, seconds (per phase).
         settings: defaults to :func:`bot.config.get_settings`.
+        rasa_ports / endpoints / env: several rasa replicas with a shared-store endpoints
+            file and the variables it reads (see :class:`Stack`; tests/test_scaleout.py).
 
     Yields:
         :class:`StackUrls` once ``GET {gateway}/healthz`` answers 200.
@@ -408,6 +482,9 @@ def running_stack(
         model=model,
         log_dir=log_dir,
         tracker_db=tracker_db,
+        rasa_ports=rasa_ports,
+        endpoints=endpoints,
+        env=env,
     )
     urls = stack.start(timeout_s)
     try:

@@ -41,3 +41,17 @@ def settings(domain_file: Path) -> Settings:
         MAX_TEXT_CHARS=1000,
         DOMAIN_FILE=domain_file,
     )
+
+
+@pytest.fixture(autouse=True)
+def _review_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test writes review records (bot/review) to its own temporary store, never var/review.db."""
+    monkeypatch.setenv("REVIEW_DB", str(tmp_path / "review.db"))
+    from bot.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        from actions import actions
+    except ImportError:  # pragma: no cover - rasa_sdk missing
+        return
+    actions.review_store.cache_clear()

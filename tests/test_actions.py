@@ -33,7 +33,7 @@ async def run(action, name, domain):
 
 async def test_convenience_store_question_answers_yes_with_card(domain):
     messages, events = await run(ActionAnswerProcedure(), "juminhyo_convenience_store", domain)
-    assert len(messages) == 1
+    assert len(messages) == 2 and messages[1]["response"] == "utter_ask_resolved"
     text = messages[0]["text"]
     assert text.startswith("はい、住民票の写しの交付はコンビニでできます。")
     assert "マイナンバーカード" in text and "https://" in text
