@@ -60,7 +60,11 @@ $(GENERATED): $(CATALOGUE) procedures/*.py $(VENV)/.installed
 
 nlu-data: $(GENERATED)
 
-$(MODEL): $(TRAIN_DEPS) $(VENV_RASA)/.installed
+# The list of training files, rewritten only when it changes: removing a data file retrains too.
+TRAIN_LIST := models/.train-files
+$(shell mkdir -p models; echo "$(sort $(TRAIN_DEPS))" | cmp -s - $(TRAIN_LIST) || echo "$(sort $(TRAIN_DEPS))" > $(TRAIN_LIST))
+
+$(MODEL): $(TRAIN_DEPS) $(TRAIN_LIST) $(VENV_RASA)/.installed
 	$(PY) -m procedures validate
 	@mkdir -p models
 	time $(RASA) train --fixed-model-name current --out models --num-threads 2

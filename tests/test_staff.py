@@ -203,3 +203,17 @@ def test_nlu_report_command_prints_where_the_report_is(tmp_path):
     assert f"NLU レポート: {tmp_path / 'ev' / 'index.html'}" in result.output
     missing = CliRunner().invoke(cli.app, ["staff", "nlu-report", str(tmp_path / "none"), "--out", str(tmp_path / "x")])
     assert missing.exit_code == 1 and "make evaluate" in missing.output
+
+
+def test_imported_examples_mark_procedure_and_channel_words_like_the_hand_written_data():
+    """Staff rows carry no markup; unmarked procedure names would teach the entity extractor that
+    死亡届 is not an entity, so the converter marks catalogue aliases and channel words."""
+    from bot.config import DEFAULT_REPO_ROOT
+    from bot.staff.nlu_data import annotate_entities, entity_surfaces
+
+    surfaces = entity_surfaces(DEFAULT_REPO_ROOT)
+    assert annotate_entities("死亡届はどこに出せばいいですか", surfaces) == "[死亡届](procedure)はどこに出せばいいですか"
+    assert (annotate_entities("住民票の除票をコンビニで取りたい", surfaces)
+            == "[住民票の除票](procedure)を[コンビニ](channel)で取りたい")  # longest alias wins
+    assert annotate_entities("役所で何をすればいいですか", surfaces) == "役所で何をすればいいですか"
+    assert annotate_entities("[転入届](procedure)を出したい", surfaces) == "[転入届](procedure)を出したい"

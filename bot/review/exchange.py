@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from bot.review.store import ReviewStore, Turn
-from bot.staff.nlu_data import Example, TargetResolver, normalize_example, read_examples, write_nlu_file
+from bot.staff.nlu_data import (
+    Example,
+    TargetResolver,
+    entity_surfaces,
+    normalize_example,
+    read_examples,
+    write_nlu_file,
+)
 from bot.staff.sheet import read_sheet
 
 #: CSV columns in order: (canonical key, header). The last three are for staff to fill in.
@@ -268,7 +275,7 @@ def import_csv(
         return result
     if result.examples:
         kept = [(e.intent, e.text) for e in read_examples([examples_path], repo)] if examples_path.is_file() else []
-        write_nlu_file(examples_path, kept + result.examples, REVIEW_HEADER)
+        write_nlu_file(examples_path, kept + result.examples, REVIEW_HEADER, entity_surfaces(repo))
     append_faq(faq_path, result.faq_rows)
     if store is not None:
         store.mark_imported(result.done_ids, now.isoformat(timespec="seconds"))

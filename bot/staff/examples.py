@@ -27,6 +27,7 @@ from bot.staff.nlu_data import (
     normalize_example,
     plain_text,
     read_examples,
+    entity_surfaces,
     write_nlu_file,
 )
 from bot.staff.sheet import read_sheet
@@ -124,5 +125,5 @@ def import_examples(sheet: Path, repo: Path, city: str, out: Path = STAFF_EXAMPL
     others = [p for p in sorted((repo / "data" / "nlu").rglob("*.yml")) if p.resolve() != target.resolve()]
     result = convert_examples(sheet, TargetResolver.from_repo(repo, city), read_examples(others, repo))
     if not result.errors:
-        write_nlu_file(target, result.examples, HEADER.format(source=sheet.name))
+        write_nlu_file(target, result.examples, HEADER.format(source=sheet.name), entity_surfaces(repo))
     return result

@@ -231,17 +231,79 @@ def _resolver(repo: Path, city: str, stamp: Tuple[Tuple[str, int], ...]) -> Targ
     return TargetResolver._build(repo, city)
 
 
-def write_nlu_file(path: Path, examples: Sequence[Tuple[str, str]], header: str) -> None:
+def entity_surfaces(repo: Path) -> List[Tuple[str, str]]:
+    """Words to mark as entities in staff examples, longest first: ``[(surface, entity), ...]``.
+
+    Sources: the catalogue aliases in ``data/nlu/generated/procedures.yml`` (entity ``procedure``;
+    the EntitySynonymMapper maps them to the procedure id) and ``data/nlu/channel_synonyms.yml``
+    (entity ``channel``). Surfaces shorter than 2 characters are left out. Missing files give
+    fewer surfaces, never an error.
+    """
+    pairs: Dict[str, str] = {}
+    for name, entity in (("generated/procedures.yml", "procedure"), ("channel_synonyms.yml", "channel")):
+        path = repo / "data" / "nlu" / name
+        if not path.is_file():
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for item in data.get("nlu") or []:
+            if not isinstance(item, dict) or "synonym" not in item:
+                continue
+            for line in str(item.get("examples") or "").splitlines():
+                surface = line.strip().lstrip("-").strip()
+                if len(surface) >= 2 and not set("[]()") & set(surface):
+                    pairs.setdefault(surface, entity)
+    hand = "\n".join(p.read_text(encoding="utf-8") for p in sorted((repo / "data" / "nlu").glob("*.yml")))
+    # Words the hand-written data marks (e.g. [児童手当](procedure), not a catalogue alias) count too.
+    for surface, entity in re.findall(r"\[([^\]\[()]{2,})\]\((procedure|channel)\)", hand):
+        pairs.setdefault(surface, entity)
+    # Words the hand-written data mostly leaves unmarked (役所 in 「役所で何をすれば」 is not a
+    # choice of channel) are not marked either: marked in fewer than half of their occurrences.
+    for surface, entity in list(pairs.items()):
+        marked = hand.count(f"[{surface}]({entity})")
+        if entity == "channel" or marked:
+            if hand.count(surface) > 2 * marked and hand.count(surface) > marked + 2:
+                del pairs[surface]
+    return sorted(pairs.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+
+
+def annotate_entities(text: str, surfaces: Sequence[Tuple[str, str]]) -> str:
+    """Mark entity words in a plain example the way the hand-written data does:
+    「死亡届はどこに出せばいい」 → 「[死亡届](procedure)はどこに出せばいい」.
+
+    Greedy, longest surface first, non-overlapping. Unmarked procedure names would teach the
+    entity extractor that they are not entities. Text holding ``[`` or ``]`` is returned as is.
+    """
+    if not surfaces or "[" in text or "]" in text:
+        return text
+    taken: List[Tuple[int, int, str]] = []
+    for surface, entity in surfaces:
+        start = text.find(surface)
+        while start >= 0:
+            end = start + len(surface)
+            if all(end <= a or start >= b for a, b, _ in taken):
+                taken.append((start, end, entity))
+            start = text.find(surface, end)
+    out, pos = [], 0
+    for start, end, entity in sorted(taken):
+        out.append(text[pos:start] + f"[{text[start:end]}]({entity})")
+        pos = end
+    return "".join(out) + text[pos:]
+
+
+def write_nlu_file(
+    path: Path, examples: Sequence[Tuple[str, str]], header: str, surfaces: Sequence[Tuple[str, str]] = ()
+) -> None:
     """Write ``(intent, text)`` pairs as a Rasa NLU YAML file, one block per intent (first-seen order).
 
     Args:
         path: output file (parent folders are created).
-        examples: (intent, example text); text is written on one line (line breaks become spaces).
+        examples: (intent, plain example text); text is written on one line (line breaks become spaces).
         header: comment lines written first (each line is prefixed with ``# ``).
+        surfaces: entity words to mark (:func:`entity_surfaces`); none by default.
     """
     groups: Dict[str, List[str]] = {}
     for intent, text in examples:
-        groups.setdefault(intent, []).append(" ".join(text.split()))
+        groups.setdefault(intent, []).append(annotate_entities(" ".join(text.split()), surfaces))
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
     lines += ['version: "3.1"', "nlu:" if groups else "nlu: []"]
     for intent, texts in groups.items():
