@@ -74,13 +74,9 @@ def import_command(
     except SheetError as exc:
         typer.echo(f"エラー: {exc}", err=True)
         raise typer.Exit(1)
-    for notice in result.notices:
-        typer.echo(f"お知らせ: {notice}")
-    if result.errors:
-        for error in result.errors:
-            typer.echo(f"エラー: {error}", err=True)
-        typer.echo(f"{len(result.errors)}件のエラーがあるため、何も取り込んでいません。CSV を直してもう一度実行してください。", err=True)
-        raise typer.Exit(1)
+    from bot.staff.cli import echo_outcome
+
+    echo_outcome(result.notices, result.errors, "何も取り込んでいません。CSV を直してもう一度実行してください。")
     typer.echo(f"例文 {len(result.examples)}件、FAQ {len(result.faq_rows)}件を追加しました（ラベルなし {result.unlabelled}件は次回に回します）。")
     if result.examples or result.faq_rows:
         typer.echo("make validate で検査し、make run（または make model）で再学習してください。")

@@ -18,6 +18,21 @@ app = typer.Typer(
 )
 
 
+def echo_outcome(notices: list, errors: list, unchanged: str) -> None:
+    """Print notices, then errors (stderr) and exit 1 when there are any: ``N件のエラーがあるため、<unchanged>``.
+
+    Raises:
+        typer.Exit: code 1 when ``errors`` is not empty.
+    """
+    for notice in notices:
+        typer.echo(f"お知らせ: {notice}")
+    if errors:
+        for error in errors:
+            typer.echo(f"エラー: {error}", err=True)
+        typer.echo(f"{len(errors)}件のエラーがあるため、{unchanged}", err=True)
+        raise typer.Exit(1)
+
+
 @app.command("import-examples", help="例文表（.xlsx / UTF-8 の .csv、見出し: 意図, 例文）を学習データ data/nlu/staff_examples.yml に変換します。")
 def import_examples_command(
     sheet: Annotated[Path, typer.Argument(help="例文表のファイル（.xlsx または .csv）")],
@@ -33,13 +48,7 @@ def import_examples_command(
     except SheetError as exc:
         typer.echo(f"エラー: {exc}", err=True)
         raise typer.Exit(1)
-    for notice in result.notices:
-        typer.echo(f"お知らせ: {notice}")
-    if result.errors:
-        for error in result.errors:
-            typer.echo(f"エラー: {error}", err=True)
-        typer.echo(f"{len(result.errors)}件のエラーがあるため、学習データは書き換えていません。例文表を直してもう一度実行してください。", err=True)
-        raise typer.Exit(1)
+    echo_outcome(result.notices, result.errors, "学習データは書き換えていません。例文表を直してもう一度実行してください。")
     intents = len({intent for intent, _ in result.examples})
     typer.echo(f"{len(result.examples)}件の例文（{intents}種類の意図・手続き）を {out} に書き出しました。"
                "make validate で検査し、make run（または make model）で再学習してください。")
