@@ -27,6 +27,7 @@ Counts:
 Output: human-readable lines, then for each concurrency level one JSON line with the keys
 ``msgs_per_s``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``errors``, ``lost``, ``concurrency`` (+ details:
 ``messages``, ``conversations``, ``turns``, ``wall_s``, ``rss_peak_mb`` and ``cpu_s`` per process,
+``cpu_ms_per_msg`` (CPU ms of all processes per message), ``rasa_processes``,
 ``loadavg`` of the machine before the run). With one level the JSON object is the last line.
 Peak RSS (resident memory, MB) is sampled every 0.1 s with psutil for each process and its children.
 """
@@ -297,6 +298,8 @@ async def bench(
                 "wall_s": round(wall, 1),
                 "rss_peak_mb": {k: round(v, 1) for k, v in sampler.peak_mb.items()},
                 "cpu_s": sampler.cpu_s,
+                "cpu_ms_per_msg": round(1000 * sum(sampler.cpu_s.values()) / max(done, 1), 1),
+                "rasa_processes": sum(1 for name in pids if name.startswith("rasa")),
                 "loadavg": [round(x, 2) for x in load],
             }
             print(f"\n== concurrency {concurrency}: {result['messages']} messages in {wall:.1f} s "
@@ -322,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scripts", type=int, default=30, help="異なる会話の数 / distinct conversation scripts")
     parser.add_argument("--url", help="起動中のゲートウェイ（省略時はスタックを起動）/ running gateway base URL")
     parser.add_argument("--model", type=Path, default=None, help="モデル（既定 models/current.tar.gz）")
+    parser.add_argument("--replicas", type=int, default=None,
+                        help="rasa の数（既定: 設定 RASA_REPLICAS）/ rasa processes (default: RASA_REPLICAS)")
     parser.add_argument("--pid", action="append", default=[], metavar="NAME=PID",
                         help="--url のとき RSS を測るプロセス（例: rasa=1234）/ processes to sample with --url")
     args = parser.parse_args(argv)
@@ -334,9 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     from bot.stack import Stack, StackError
 
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        stack = Stack(get_settings(), gateway_port=free_port(), rasa_port=free_port(), action_port=free_port(),
-                      model=args.model, log_dir=Path(tmp), tracker_db=Path(tmp) / "trackers.db")
-        print("starting the stack (rasa loads the model: ~1 min) …", flush=True)
+        settings = get_settings()
+        replicas = args.replicas or settings.RASA_REPLICAS
+        stack = Stack(settings, gateway_port=free_port(), rasa_ports=[free_port() for _ in range(replicas)],
+                      action_port=free_port(), model=args.model, log_dir=Path(tmp),
+                      tracker_db=Path(tmp) / "trackers.db")
+        print(f"starting the stack with {replicas} rasa process(es) (rasa loads the model: ~1 min) …", flush=True)
         try:
             urls = stack.start()
         except StackError as exc:

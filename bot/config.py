@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root (the directory holding ``bot/``, ``procedures/``, ``domain.yml``).
@@ -28,6 +28,12 @@ class Settings(BaseSettings):
             of them by its sender id (see :func:`bot.rasa_client.rank_replicas`). Empty (default):
             the single ``RASA_URL``. The replicas must share a tracker store and a lock store
             (``deploy/endpoints.postgres.yml``). Read through :attr:`rasa_replicas`.
+        RASA_REPLICAS: how many rasa processes ``make run`` (``python -m bot stack``) starts on
+            this machine, on consecutive ports from ``RASA_URL``'s (5005, 5006 …), sharing the
+            SQLite tracker store of endpoints.yml; the gateway routes by sender id as with
+            ``RASA_URLS``. One rasa process handles one message at a time on one core, so on a
+            machine with 2 cores 2 replicas serve about 1.3 times the messages per second (``make bench``,
+            docs/operations.md: 33 → 42 msg/s at 20 conversations); each needs about 2.2 GB of memory. Default 1.
         ACTION_SERVER_URL: base URL of the rasa-sdk action server (private, 127.0.0.1).
         GATEWAY_HOST / GATEWAY_PORT: bind address of the gateway, the one public port.
         RASA_TIMEOUT_S: timeout in seconds for one rasa REST webhook call.
@@ -82,6 +88,7 @@ class Settings(BaseSettings):
     CITY: str = "morioka"
     RASA_URL: str = "http://127.0.0.1:5005"
     RASA_URLS: str = ""
+    RASA_REPLICAS: int = Field(default=1, ge=1, le=16)
     ACTION_SERVER_URL: str = "http://127.0.0.1:5055"
     GATEWAY_HOST: str = "0.0.0.0"
     GATEWAY_PORT: int = 8000

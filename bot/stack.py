@@ -172,10 +172,12 @@ class Stack:
         tracker_db: SQLite tracker file for rasa (default: as in ``endpoints.yml``).
         python: interpreter of ``.venv`` for the action server and gateway (default: this one).
         rasa_bin: rasa executable (default ``.venv-rasa/bin/rasa``); rasa is run by the ``python``
-            next to it as ``python -m bot.rasa_run run ...`` (rasa's CLI plus one speed fix).
+            next to it as ``python -m bot.rasa_run run ...`` (rasa's CLI plus speed fixes).
         rasa_ports: ports of several rasa replicas (scale-out; default ``[rasa_port]``). Replica
             1 logs to ``rasa.log``, replica N to ``rasa_N.log``; the gateway gets ``RASA_URLS``.
-            Several replicas need shared stores (``endpoints=deploy/endpoints.postgres.yml``).
+            Replicas share the tracker store: on one machine the SQLite file of endpoints.yml
+            (WAL mode, ``RASA_REPLICAS``), across machines PostgreSQL and a Redis lock store
+            (``endpoints=deploy/endpoints.postgres.yml``).
         endpoints: rasa endpoints file (default ``endpoints.yml``).
         env: extra environment variables for every child, e.g. ``DB_HOST``… read by the
             endpoints file.
@@ -502,7 +504,8 @@ def serve_stack(settings: Settings | None = None, model: Path | None = None) -> 
     """Run the stack in the foreground for ``make run`` until Ctrl-C / SIGTERM or a child dies.
 
     Ports come from ``RASA_URL``, ``ACTION_SERVER_URL`` and ``GATEWAY_PORT``; the gateway
-    binds ``GATEWAY_HOST``.
+    binds ``GATEWAY_HOST``. ``RASA_REPLICAS`` rasa processes run on consecutive ports from
+    ``RASA_URL``'s, sharing the tracker store of endpoints.yml.
 
     Returns:
         Process exit code: 0 after Ctrl-C / SIGTERM, 1 on a :class:`StackError`
@@ -514,7 +517,7 @@ def serve_stack(settings: Settings | None = None, model: Path | None = None) -> 
         settings,
         gateway_host=settings.GATEWAY_HOST,
         gateway_port=settings.GATEWAY_PORT,
-        rasa_port=_port_of(settings.RASA_URL, 5005),
+        rasa_ports=[_port_of(settings.RASA_URL, 5005) + i for i in range(settings.RASA_REPLICAS)],
         action_port=_port_of(settings.ACTION_SERVER_URL, 5055),
         model=model,
     )

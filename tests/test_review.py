@@ -335,3 +335,24 @@ async def test_faq_action_turns_are_recorded_too(store, domain):
         assert turn.reason == "fallback" and turn.text == "宇宙人の住民登録は? xxqzy"
     else:
         assert turn.resolved == "faq" and turn.text is None
+
+
+def test_records_survive_and_are_visible_while_the_writer_stays_open(tmp_path):
+    """The action server keeps its write connection; staff commands and purge still see every row,
+    and a removed file (purge of everything, a restore) is recreated instead of written into the void."""
+    import sqlite3
+
+    db = tmp_path / "review.db"
+    store = ReviewStore(db)
+    turn = Turn(ts="2026-11-21T22:05:00+09:00", sender="abc", kind="question", intent="ask_fee")
+    first = store.add(turn)
+    second = store.add(turn)
+    assert second == first + 1
+    with sqlite3.connect(db) as other:  # another process: a staff command
+        assert other.execute("SELECT count(*) FROM turns").fetchone()[0] == 2
+    assert [t.id for t in ReviewStore(db).turns()] == [first, second]
+    db.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    store.add(turn)
+    assert db.is_file() and len(store.turns()) == 1

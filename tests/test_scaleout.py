@@ -1,5 +1,6 @@
 """Scale-out: two rasa replicas sharing PostgreSQL (tracker store) and Redis (lock store) behind
-the gateway, which routes each conversation by its sender id (``RASA_URLS``).
+the gateway, which routes each conversation by its sender id (``RASA_URLS``); and first, the
+one-machine variant (``RASA_REPLICAS=2``): two replicas sharing the SQLite file of endpoints.yml.
 
 Starts throwaway PostgreSQL and Redis with ``.ci/services.sh`` (installs the Debian packages
 when absent, as root), one action server, two rasa replicas with ``deploy/endpoints.postgres.yml``
@@ -237,6 +238,50 @@ def warm_up(url: str) -> None:
 
 
 # -- tests ------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def sqlite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The one-machine set-up with ``RASA_REPLICAS=2``: two rasa replicas sharing the SQLite tracker
+    store of endpoints.yml (WAL), in-memory lock stores, one gateway routing by sender id.
+    Function-scoped and first in the module, so it is stopped before the PostgreSQL stack starts."""
+    if not MODEL.is_file():
+        pytest.fail("models/current.tar.gz がありません。make model（または make test）で学習してください。")
+    logs = tmp_path_factory.mktemp("replicas-sqlite")
+    stack = Stack(get_settings(), gateway_port=free_port(), action_port=free_port(),
+                  rasa_ports=[free_port(), free_port()], model=MODEL, log_dir=logs, tracker_db=logs / "trackers.db",
+                  env={"RASA_TIMEOUT_S": "120", "RATE_LIMIT": "off", "REVIEW_DB": str(logs / "review.db")})
+    stack.start(timeout_s=STARTUP_TIMEOUT_S)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_two_replicas_on_one_machine_share_the_sqlite_tracker_store(sqlite_stack: Stack) -> None:
+    import sqlite3
+
+    replicas = list(sqlite_stack.urls.rasa_replicas)
+    for url in replicas:
+        warm_up(url)
+    result = asyncio.run(run_conversations(sqlite_stack.urls.gateway, "sq-"))
+    print(f"\n2 replicas, shared SQLite: {throughput(result)}")
+    wrong = {s: (result["answers"][s], result["expected"][s]) for s in result["senders"]
+             if result["answers"][s] != result["expected"][s]}
+    assert not wrong, f"{len(wrong)} conversations got answers for another procedure/turn: {list(wrong.items())[:3]}"
+    with sqlite3.connect(sqlite_stack.log_dir / "trackers.db") as db:
+        rows = db.execute("SELECT sender_id, type_name, json_extract(data, '$.text') FROM events"
+                          " WHERE sender_id LIKE 'sq-%' ORDER BY id").fetchall()
+    stored: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for sender, kind, text in rows:
+        stored[sender].append((kind, text))
+    assert set(stored) == set(result["senders"]), "every conversation's tracker is in the SQLite file"
+    for i, sender in enumerate(result["senders"]):
+        assert [nfkc(t) for k, t in stored[sender] if k == "user"] == [nfkc(text) for text, _ in script(i)], sender
+        assert [k for k, _ in stored[sender]].count("session_started") == 1, sender
+    shares = Counter(replicas.index(rank_replicas(s, replicas)[0]) for s in result["senders"])
+    assert min(shares.values()) >= 30, shares
+
 
 
 def test_health_reports_both_replicas(stack: Stack) -> None:

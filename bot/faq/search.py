@@ -9,26 +9,37 @@ expanded with a small synonym list kept as data (``synonyms.yml``: インフル 
 
 ``confidence`` (0-1) is the share of the query's information the entry's fields hold: the score
 divided by the score an entry would get holding every query term in every field with maximum term
-frequency (``Σ_field weight × Σ_term idf × (k1 + 1)``); terms the FAQ never uses count with the
+frequency (``Σ_field weight × Σ_term idf × (k1 + 1)``, + δ for BM25+); terms the FAQ never uses count with the
 highest idf, so a message about something the FAQ does not cover gets a low confidence.
 
 Variants compared with ``python -m bot.faq evaluate --variant`` are the named :data:`VARIANTS`;
-the default was chosen by those measurements (bot/faq/README.md).
+the default was chosen by those measurements (bot/faq/README.md). Measured and not chosen (dev
+Recall@10 did not rise, or rose on dev and fell on test): pseudo-relevance feedback (RM3, alone
+or fused with the original ranking by RRF), the answer's first sentence as a field or appended to
+the question, BM25+ / BM25L, a separate b for the answer, and Sudachi synonym groups.
+
+Scoring uses BM25Okapi's statistics (idf, lengths) with postings per term, so a query costs
+time in the number of entries holding its terms (about 0.3-0.8 ms per query on 661 entries).
 
 Algorithm sources: Okapi BM25 (Robertson & Zaragoza 2009, "The Probabilistic Relevance Framework:
-BM25 and Beyond") as implemented by the rank_bm25 package (BM25Okapi, k1=1.5, b=0.75, negative idf
-floored at 0.25 × mean idf, and here at least :data:`MIN_IDF`); field weighting after BM25F's idea of per-field weights (ibid. §3.5)
-as a weighted sum of per-field scores; Sudachi split modes and normalized forms (WorksApplications
-SudachiPy).
+BM25 and Beyond") with idf and lengths from the rank_bm25 package (BM25Okapi, k1=1.5, b=0.75,
+negative idf floored at 0.25 × mean idf, and here at least :data:`MIN_IDF`) and the same term
+formula as its ``get_scores`` computed over postings (:func:`_tf_part`); field weighting after BM25F's idea of per-field weights (ibid. §3.5)
+as a weighted sum of per-field scores; Sudachi split modes and normalized forms
+(WorksApplications SudachiPy); BM25+ and BM25L (Lv & Zhai 2011); RM3 (Lavrenko &
+Croft 2001; Abdul-Jaleel et al. 2004) and reciprocal rank fusion (Cormack et al. 2009), see
+:meth:`FaqIndex.search`.
 """
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field, replace
+from collections import Counter
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import yaml
 from rank_bm25 import BM25Okapi
 
@@ -54,7 +65,20 @@ class SearchConfig:
         readings: add character trigrams of the content words' readings (読み, in hiragana), so
             kana-only messages (げんきょうとどけ) meet the kanji text.
         synonyms: expand the query with the synonym list.
-        k1, b: BM25 parameters.
+        k1, b: BM25 parameters; ``answer_b`` (None = ``b``) is b for the answer fields only.
+        model: term-frequency normalization: "okapi" (BM25), "plus" (BM25+, + ``delta`` × idf
+            for every matched term) or "l" (BM25L, shifts the length-normalized tf by ``delta``);
+            all three use BM25Okapi's idf (Lv & Zhai 2011, see :func:`_tf_part`).
+        delta: δ of BM25+ / BM25L (Lv & Zhai's defaults: 1.0 and 0.5).
+        lead_weight: weight of a third field holding the answer's first sentence (回答の1文目,
+            :func:`lead_sentence`; 0 = no such field).
+        lead_in_question: append the answer's first sentence to the question field (document
+            expansion) instead.
+        prf_docs, prf_terms, prf_weight: pseudo-relevance feedback (RM3, see
+            :meth:`FaqIndex.search`): the number of top entries read (0 = off), the number of
+            expansion terms kept, and λ, the expansion model's share of the final query (0-1).
+        prf_fusion_k: 0 = rank by the feedback query's score; k > 0 = fuse the rankings of the
+            original and the feedback query by reciprocal rank fusion with this k.
     """
 
     question_weight: float = 1.0
@@ -66,6 +90,15 @@ class SearchConfig:
     synonyms: bool = True
     k1: float = 1.5
     b: float = 0.75
+    answer_b: Optional[float] = None
+    model: str = "okapi"
+    delta: float = 1.0
+    lead_weight: float = 0.0
+    lead_in_question: bool = False
+    prf_docs: int = 0
+    prf_terms: int = 10
+    prf_weight: float = 0.5
+    prf_fusion_k: int = 0
 
 
 #: Named variants measured with the evaluate command (see bot/faq/README.md for the table).
@@ -79,6 +112,15 @@ VARIANTS: Dict[str, SearchConfig] = {
     "bm25-lemma-bigram-trigram-fields": SearchConfig(ngrams=(2, 3), synonyms=False),
     "bm25-lemma-bigram-fields-syn": SearchConfig(),
     "bm25-lemma-bigram-reading-fields-syn": SearchConfig(readings=True),
+    # measured 2026-11 for issue 5 (Recall@10), none chosen (bot/faq/README.md):
+    "bm25-lemma-bigram-fields-syn-rm3": SearchConfig(prf_docs=3, prf_terms=10, prf_weight=0.5),
+    "bm25-lemma-bigram-fields-syn-rm3-rrf": SearchConfig(prf_docs=3, prf_terms=10, prf_weight=0.5, prf_fusion_k=10),
+    "bm25-lemma-bigram-fields-syn-rm3-rrf60": SearchConfig(prf_docs=3, prf_terms=10, prf_weight=0.5, prf_fusion_k=60),
+    "bm25-lemma-bigram-fields-syn-lead": SearchConfig(lead_weight=0.2),
+    "bm25-lemma-bigram-fields-syn-qlead": SearchConfig(lead_in_question=True),
+    "bm25plus-lemma-bigram-fields-syn": SearchConfig(model="plus", delta=1.0),
+    "bm25l-lemma-bigram-fields-syn": SearchConfig(model="l", delta=0.5),
+    "bm25-lemma-bigram-fields-syn-answer-b0.5": SearchConfig(answer_b=0.5),
 }
 DEFAULT_VARIANT = "bm25-lemma-bigram-fields-syn"
 
@@ -153,22 +195,98 @@ class Hit:
     confidence: float
 
 
-@dataclass
+def lead_sentence(answer: str) -> str:
+    """The answer's first sentence (回答の1文目): text up to the first 。 or line break, or "".
+
+    >>> lead_sentence("窓口で申請します。郵送もできます。")
+    '窓口で申請します。'
+    """
+    for line in answer.splitlines():
+        line = line.strip()
+        if line:
+            end = line.find("。")
+            return line if end < 0 else line[: end + 1]
+    return ""
+
+
+def _tf_part(tf: np.ndarray, norm: np.ndarray, config: SearchConfig) -> np.ndarray:
+    """The term-frequency factor of one term's score (to be multiplied by its idf).
+
+    ``tf`` = occurrences per entry, ``norm`` = 1 - b + b × length / average length.
+    okapi: tf(k1+1) / (tf + k1·norm) (Robertson & Zaragoza 2009); plus: the same + δ where tf > 0
+    (BM25+, Lv & Zhai 2011, "Lower-bounding term frequency normalization", CIKM); l: c = tf/norm,
+    (k1+1)(c+δ) / (k1+c+δ) where tf > 0 (BM25L, Lv & Zhai 2011, "When documents are very long,
+    BM25 fails!", SIGIR). rank_bm25's BM25Plus/BM25L are not used because they add δ to entries
+    without the term (BM25Plus) and multiply by tf once more (BM25L).
+    """
+    k1 = config.k1
+    if config.model == "l":
+        c = tf / norm + config.delta
+        return (k1 + 1) * c / (k1 + c)
+    part = tf * (k1 + 1) / (tf + k1 * norm)
+    return part + config.delta if config.model == "plus" else part
+
+
 class _Field:
-    weight: float
-    bm25: Optional[BM25Okapi]
-    max_idf: float = 0.0
+    """One indexed field: BM25Okapi statistics (idf, lengths) plus postings for fast scoring."""
+
+    def __init__(self, weight: float, docs: List[List[str]], config: SearchConfig, b: float):
+        self.weight = weight
+        self.config = config
+        self.bm25 = BM25Okapi(docs, k1=config.k1, b=b)
+        for term, idf in self.bm25.idf.items():
+            if idf < MIN_IDF:
+                self.bm25.idf[term] = MIN_IDF
+        self.max_idf = max(self.bm25.idf.values(), default=0.0)
+        lengths = np.asarray(self.bm25.doc_len, dtype=float)
+        self.norm = 1 - b + b * lengths / (self.bm25.avgdl or 1.0)
+        postings: Dict[str, Tuple[List[int], List[int]]] = {}
+        for i, freqs in enumerate(self.bm25.doc_freqs):
+            for term, tf in freqs.items():
+                ids, tfs = postings.setdefault(term, ([], []))
+                ids.append(i)
+                tfs.append(tf)
+        self.postings = {t: (np.asarray(ids), np.asarray(tfs, dtype=float)) for t, (ids, tfs) in postings.items()}
+        self.size = len(docs)
+        # highest tf factor a term can get: okapi/l → k1+1 (as tf grows), plus → k1+1+δ
+        self.max_tf_part = config.k1 + 1 + (config.delta if config.model == "plus" else 0.0)
+
+    def scores(self, term: str) -> np.ndarray:
+        """weight × BM25 score of every entry for one term (shape: entries)."""
+        out = np.zeros(self.size)
+        posting = self.postings.get(term)
+        if posting is not None:
+            ids, tfs = posting
+            out[ids] = self.weight * self.bm25.idf[term] * _tf_part(tfs, self.norm[ids], self.config)
+        return out
+
+    def best(self, term: str) -> float:
+        """Highest weighted score a term can give (terms this field never uses: the highest idf)."""
+        return self.weight * self.max_tf_part * self.bm25.idf.get(term, self.max_idf)
+
+
+def _rrf(runs: Sequence[np.ndarray], k: int) -> np.ndarray:
+    """Reciprocal rank fusion: Σ_run 1 / (k + rank) over the runs where the entry scores above 0
+    (rank 1 = best; Cormack, Clarke & Büttcher 2009, "Reciprocal Rank Fusion outperforms
+    Condorcet and individual rank learning methods", SIGIR; they use k = 60)."""
+    fused = np.zeros(len(runs[0]))
+    for scores in runs:
+        order = np.argsort(-scores, kind="stable")
+        ranks = np.empty(len(scores))
+        ranks[order] = np.arange(1, len(scores) + 1)
+        fused += np.where(scores > 0, 1.0 / (k + ranks), 0.0)
+    return fused
 
 
 class FaqIndex:
-    """Search index over FAQ entries; build once per process (about 2 ms per entry).
+    """Search index over FAQ entries; build once per process (about 1 ms per entry, mostly Sudachi).
 
     Args:
         entries: the FAQ (ids must be unique).
         config: indexing and scoring (default: the chosen variant).
         synonyms: synonym groups for query expansion (default: bot/faq/synonyms.yml).
     Raises:
-        ValueError: duplicate entry ids.
+        ValueError: duplicate entry ids, or an unknown ``config.model``.
     """
 
     def __init__(
@@ -178,24 +296,31 @@ class FaqIndex:
         synonyms: Optional[Sequence[Sequence[str]]] = None,
     ):
         self.config = config or VARIANTS[DEFAULT_VARIANT]
+        if self.config.model not in ("okapi", "plus", "l"):
+            raise ValueError(f"unknown BM25 model {self.config.model!r}; use okapi, plus or l")
         self.entries: Tuple[FaqEntry, ...] = tuple(entries)
         self._by_id = {e.id: e for e in self.entries}
         if len(self._by_id) != len(self.entries):
             raise ValueError("FAQ entry ids must be unique")
         self._synonyms = tuple(synonyms) if synonyms is not None else (load_synonyms() if self.config.synonyms else ())
+        cfg = self.config
+        leads = [lead_sentence(e.answer) for e in self.entries]
+        questions = [e.question + ("\n" + lead if cfg.lead_in_question and lead else "") for e, lead in zip(self.entries, leads)]
+        answer_b = cfg.b if cfg.answer_b is None else cfg.answer_b
         self._fields: List[_Field] = []
-        for weight, texts in (
-            (self.config.question_weight, [e.question for e in self.entries]),
-            (self.config.answer_weight, [e.answer for e in self.entries]),
+        #: question-field terms of each entry, counted (the feedback "documents" of RM3)
+        self._feedback: List[Counter] = []
+        for weight, texts, b, is_question in (
+            (cfg.question_weight, questions, cfg.b, True),
+            (cfg.answer_weight, [e.answer for e in self.entries], answer_b, False),
+            (cfg.lead_weight, leads, answer_b, False),
         ):
-            docs = [analyze(t, self.config) for t in texts] if weight > 0 else []
+            docs = [analyze(t, cfg) for t in texts] if weight > 0 else []
+            if is_question and cfg.prf_docs > 0:
+                self._feedback = [Counter(d) for d in docs]
             if not docs or not any(docs):
                 continue
-            bm25 = BM25Okapi(docs, k1=self.config.k1, b=self.config.b)
-            for term, idf in bm25.idf.items():
-                if idf < MIN_IDF:
-                    bm25.idf[term] = MIN_IDF
-            self._fields.append(_Field(weight, bm25, max(bm25.idf.values(), default=0.0)))
+            self._fields.append(_Field(weight, docs, cfg, b))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -210,27 +335,67 @@ class FaqIndex:
             text = expand(text, self._synonyms)
         return list(dict.fromkeys(analyze(text, self.config)))
 
+    def _term_scores(self, term: str) -> np.ndarray:
+        return sum(f.scores(term) for f in self._fields)
+
+    def _feedback_terms(self, first: np.ndarray) -> Dict[str, float]:
+        """RM1 relevance model over the question fields of the best ``prf_docs`` entries:
+        P(w|R) = Σ_d P(w|d) × P(d|q), P(w|d) = tf / length, P(d|q) = the entry's share of the
+        first-pass score; the ``prf_terms`` most likely terms, renormalized to sum to 1."""
+        top = [i for i in np.argsort(-first, kind="stable")[: self.config.prf_docs] if first[i] > 0]
+        total = float(sum(first[i] for i in top))
+        model: Counter = Counter()
+        for i in top:
+            doc = self._feedback[i]
+            length = sum(doc.values())
+            if not length:
+                continue
+            share = float(first[i]) / total
+            for term, tf in doc.items():
+                model[term] += share * tf / length
+        kept = model.most_common(self.config.prf_terms)
+        norm = sum(p for _, p in kept)
+        return {t: p / norm for t, p in kept} if norm > 0 else {}
+
     def search(self, text: str, k: int = 10) -> List[Hit]:
         """The ``k`` best entries for ``text``, best first (entries scoring 0 are left out).
 
+        Scoring: Σ_field weight × BM25 over the query terms. With pseudo-relevance feedback
+        (``config.prf_docs`` > 0) the query is then re-weighted as in RM3: each original term
+        gets (1 - λ) / (number of terms), each of the ``prf_terms`` best terms of the relevance
+        model (:meth:`_feedback_terms`) λ × P(w|R), and entries are scored again with those term
+        weights (Lavrenko & Croft 2001, "Relevance-Based Language Models", SIGIR; RM3 =
+        interpolation with the original query, Abdul-Jaleel et al. 2004, "UMass at TREC 2004";
+        Anserini's defaults are 10 entries, 10 terms, λ = 0.5). ``confidence`` always comes from
+        the original query's score, so feedback reorders entries but never makes the bot answer
+        a message it would not have answered.
+
         Returns:
-            Hits with ``score`` and ``confidence`` (see module docstring); [] for an empty index
-            or a text without any term.
+            Hits with ``score`` (of the final query) and ``confidence`` (see module docstring);
+            [] for an empty index or a text without any term.
         """
         terms = self.query_terms(text)
         if not terms or not self._fields:
             return []
-        total = None
-        best_possible = 0.0
-        for f in self._fields:
-            scores = f.bm25.get_scores(terms) * f.weight
-            total = scores if total is None else total + scores
-            best_possible += f.weight * (self.config.k1 + 1) * sum(f.bm25.idf.get(t, f.max_idf) for t in terms)
-        order = total.argsort()[::-1][:k]
+        rows = {t: self._term_scores(t) for t in terms}
+        first = sum(rows.values())
+        best_possible = sum(f.best(t) for f in self._fields for t in terms)
+        final = first
+        if self.config.prf_docs > 0 and self._feedback and first.max() > 0:
+            lam = self.config.prf_weight
+            weights = {t: (1 - lam) / len(terms) for t in terms}
+            for t, p in self._feedback_terms(first).items():
+                weights[t] = weights.get(t, 0.0) + lam * p
+                if t not in rows:
+                    rows[t] = self._term_scores(t)
+            final = sum(w * rows[t] for t, w in weights.items())
+            if self.config.prf_fusion_k > 0:
+                final = _rrf((first, final), self.config.prf_fusion_k)
+        order = np.lexsort((-first, -final))[:k]
         return [
-            Hit(self.entries[i], float(total[i]), min(1.0, float(total[i]) / best_possible) if best_possible > 0 else 0.0)
+            Hit(self.entries[i], float(final[i]), min(1.0, float(first[i]) / best_possible) if best_possible > 0 else 0.0)
             for i in order
-            if total[i] > 0
+            if final[i] > 0
         ]
 
 

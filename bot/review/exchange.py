@@ -24,7 +24,7 @@ import csv
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from bot.review.store import ReviewStore, Turn
 from bot.staff.nlu_data import (
@@ -139,6 +139,20 @@ def append_faq(path: Path, rows: List[List[str]]) -> None:
         writer.writerows(rows)
 
 
+def _add_faq_row(result: ImportResult, faq_by_id: Dict[str, Any], faq_questions: Set[str], review_id: int,
+                 row: List[str], notice: str) -> None:
+    """Queue one new FAQ row ``[ID, 質問, 回答, カテゴリ, 担当課, URL]`` unless its ID or its question
+    (normalized) is already in the FAQ, in which case ``notice`` is reported; the review row is done
+    either way."""
+    if row[0] in faq_by_id or normalize_example(row[1]) in faq_questions:
+        result.notices.append(notice)
+    else:
+        result.faq_rows.append(row)
+        faq_by_id[row[0]] = {"ID": row[0]}
+        faq_questions.add(normalize_example(row[1]))
+    result.done_ids.append(review_id)
+
+
 def plan_import(
     csv_path: Path,
     resolver: TargetResolver,
@@ -191,14 +205,8 @@ def plan_import(
                 result.errors.append(f"{where}: 新しいFAQのURL「{url}」は http:// か https:// で始めてください。")
                 continue
             faq_id = f"R{review_id}"
-            if faq_id in faq_by_id or normalize_example(question) in faq_questions:
-                result.notices.append(f"{where}: この質問は FAQ に登録済み（ID {faq_id} など）なので省きます。")
-                result.done_ids.append(review_id)
-                continue
-            result.faq_rows.append([faq_id, question, answer, "", "", url])
-            faq_by_id[faq_id] = {"ID": faq_id}
-            faq_questions.add(normalize_example(question))
-            result.done_ids.append(review_id)
+            _add_faq_row(result, faq_by_id, faq_questions, review_id, [faq_id, question, answer, "", "", url],
+                         f"{where}: この質問は FAQ に登録済み（ID {faq_id} など）なので省きます。")
             continue
         intent, reason = resolver.resolve(label)
         if intent is None:
@@ -206,16 +214,10 @@ def plan_import(
             if entry is None:
                 result.errors.append(f"{where}: 「{label}」は手続き id・手続き名・FAQ の ID・意図のどれでもありません。{reason}")
                 continue
-            faq_id = f"{label.strip()}-R{review_id}"
-            if faq_id in faq_by_id or normalize_example(question) in faq_questions:
-                result.notices.append(f"{where}: この質問は FAQ に登録済みなので省きます。")
-                result.done_ids.append(review_id)
-                continue
-            result.faq_rows.append([faq_id, question, entry.get("回答", ""), entry.get("カテゴリ", ""),
-                                    entry.get("担当課", ""), entry.get("URL", "")])
-            faq_by_id[faq_id] = {"ID": faq_id}
-            faq_questions.add(normalize_example(question))
-            result.done_ids.append(review_id)
+            row_values = [f"{label.strip()}-R{review_id}", question, entry.get("回答", ""), entry.get("カテゴリ", ""),
+                          entry.get("担当課", ""), entry.get("URL", "")]
+            _add_faq_row(result, faq_by_id, faq_questions, review_id, row_values,
+                         f"{where}: この質問は FAQ に登録済みなので省きます。")
             continue
         key = normalize_example(question)
         other = known.get(key)

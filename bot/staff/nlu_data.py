@@ -252,18 +252,40 @@ def entity_surfaces(repo: Path) -> List[Tuple[str, str]]:
                 surface = line.strip().lstrip("-").strip()
                 if len(surface) >= 2 and not set("[]()") & set(surface):
                     pairs.setdefault(surface, entity)
-    hand = "\n".join(p.read_text(encoding="utf-8") for p in sorted((repo / "data" / "nlu").glob("*.yml")))
+    examples = _hand_examples(repo)
     # Words the hand-written data marks (e.g. [児童手当](procedure), not a catalogue alias) count too.
-    for surface, entity in re.findall(r"\[([^\]\[()]{2,})\]\((procedure|channel)\)", hand):
-        pairs.setdefault(surface, entity)
-    # Words the hand-written data mostly leaves unmarked (役所 in 「役所で何をすれば」 is not a
-    # choice of channel) are not marked either: marked in fewer than half of their occurrences.
+    marked: Dict[Tuple[str, str], int] = {}
+    for line in examples:
+        for surface, entity in re.findall(r"\[([^\]\[()]{2,})\]\((procedure|channel)\)", line):
+            pairs.setdefault(surface, entity)
+            marked[(surface, entity)] = marked.get((surface, entity), 0) + 1
+    # Words the hand-written examples mostly leave unmarked (役所 in 「役所で何をすれば」 is not a
+    # choice of channel) are not marked either: unmarked in more than half of their occurrences.
+    # Only example lines count, with their marked spans blanked out, so that 介護認定 inside
+    # [要介護認定の申請](procedure) or in a synonym list is not taken for an unmarked use.
+    plain = "\n".join(re.sub(r"\[[^\]]*\]\([^)]*\)|\[[^\]]*\]\{[^}]*\}", "■", line) for line in examples)
     for surface, entity in list(pairs.items()):
-        marked = hand.count(f"[{surface}]({entity})")
-        if entity == "channel" or marked:
-            if hand.count(surface) > 2 * marked and hand.count(surface) > marked + 2:
+        done = marked.get((surface, entity), 0)
+        if entity == "channel" or done:
+            unmarked = plain.count(surface)
+            if unmarked > done and unmarked > 2:
                 del pairs[surface]
     return sorted(pairs.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+
+
+def _hand_examples(repo: Path) -> List[str]:
+    """The example lines (``- …`` under ``examples: |``) of the hand-written ``data/nlu/*.yml``
+    (not generated/, not the staff files, not synonym or lookup lists)."""
+    lines: List[str] = []
+    for path in sorted((repo / "data" / "nlu").glob("*.yml")):
+        if path.name.startswith("staff_") or path.name.startswith("review_"):
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for item in data.get("nlu") or []:
+            if isinstance(item, dict) and "intent" in item:
+                lines.extend(line.strip()[2:] for line in str(item.get("examples") or "").splitlines()
+                             if line.strip().startswith("- "))
+    return lines
 
 
 def annotate_entities(text: str, surfaces: Sequence[Tuple[str, str]]) -> str:
