@@ -241,11 +241,17 @@
     dl.appendChild(row);
   }
 
-  function procedureCard(p) {
+  // An <article> card named for screen readers, with its title as the first heading.
+  function cardShell(kind, title) {
     var card = document.createElement("article");
-    card.className = "card procedure-card";
-    card.setAttribute("aria-label", fill(ui.card_label, { name: p.name || "" }));
-    card.appendChild(el("h3", "card-title", p.name));
+    card.className = "card " + kind;
+    card.setAttribute("aria-label", fill(ui.card_label, { name: title || "" }));
+    card.appendChild(el("h3", "card-title", title));
+    return card;
+  }
+
+  function procedureCard(p) {
+    var card = cardShell("procedure-card", p.name);
     if (p.summary) card.appendChild(el("p", "summary", p.summary));
     if (p.verified === false) card.appendChild(el("p", "unverified", ui.unverified));
 
@@ -339,10 +345,7 @@
   }
 
   function lifeEventCard(ev) {
-    var card = document.createElement("article");
-    card.className = "card life-event-card";
-    card.setAttribute("aria-label", fill(ui.card_label, { name: ev.label || "" }));
-    card.appendChild(el("h3", "card-title", ev.label));
+    var card = cardShell("life-event-card", ev.label);
     previewList(card, ev.procedures || []);
     return card;
   }
