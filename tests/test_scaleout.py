@@ -20,6 +20,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -259,8 +260,6 @@ def sqlite_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def test_two_replicas_on_one_machine_share_the_sqlite_tracker_store(sqlite_stack: Stack) -> None:
-    import sqlite3
-
     replicas = list(sqlite_stack.urls.rasa_replicas)
     for url in replicas:
         warm_up(url)

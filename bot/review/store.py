@@ -83,8 +83,15 @@ class Turn:
 _COLUMNS = [f.name for f in fields(Turn) if f.name != "id"]
 _INSERT = f"INSERT INTO turns ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 
-#: Per-thread cache of write connections: {resolved path: (connection, (st_dev, st_ino))}.
+#: Per-thread cache of write connections: ``_writers.by_path`` = {resolved path: (connection, (st_dev, st_ino))}.
 _writers = threading.local()
+
+
+def _writer_cache() -> dict:
+    """This thread's {resolved path: (connection, file identity)}."""
+    if not hasattr(_writers, "by_path"):
+        _writers.by_path = {}
+    return _writers.by_path
 
 
 def _file_identity(path: Path) -> Optional[tuple]:
@@ -116,7 +123,7 @@ class ReviewStore:
 
     def _writer(self) -> sqlite3.Connection:
         """This thread's cached write connection to the file, (re)opened when needed."""
-        cache = _writers.__dict__.setdefault("by_path", {})
+        cache = _writer_cache()
         key = str(self.path.resolve())
         cached = cache.get(key)
         if cached is not None and cached[1] == _file_identity(self.path) and cached[1] is not None:
@@ -139,7 +146,7 @@ class ReviewStore:
                 return int(connection.execute(_INSERT, row).lastrowid)
         except sqlite3.Error:
             # drop the connection so that the next call starts afresh (file moved, disk full …)
-            _writers.__dict__.get("by_path", {}).pop(str(self.path.resolve()), None)
+            _writer_cache().pop(str(self.path.resolve()), None)
             connection.close()
             raise
 

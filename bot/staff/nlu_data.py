@@ -283,8 +283,7 @@ def _hand_examples(repo: Path) -> List[str]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for item in data.get("nlu") or []:
             if isinstance(item, dict) and "intent" in item:
-                lines.extend(line.strip()[2:] for line in str(item.get("examples") or "").splitlines()
-                             if line.strip().startswith("- "))
+                lines.extend(_examples_block(str(item.get("examples") or "")))
     return lines
 
 
