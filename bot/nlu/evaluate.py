@@ -3,8 +3,8 @@
 Commands (run from the repository root with the project venv; rasa runs in .venv-rasa):
 
 - ``python -m bot.nlu.evaluate cross-validate configs/sudachi.yml configs/ginza.yml``:
-  5-fold cross-validation of each pipeline with ``rasa test nlu --cross-validation`` on the same
-  folds every run (:mod:`bot.nlu.seeded_rasa`); prints intent
+  5-fold cross-validation of each pipeline with ``rasa test nlu --cross-validation``, each example
+  always in the same fold (:mod:`bot.nlu.cv_folds`); prints intent
   accuracy / weighted F1 and ``procedure`` entity F1 (DIETClassifier) for each, and the wall time.
 - ``python -m bot.nlu.evaluate heldout``: intent accuracy and entity F1 of the trained model on
   tests/data/nlu_heldout.yml (examples not in the training data).
@@ -69,14 +69,15 @@ def _run(cmd: Sequence[str]) -> float:
 def cross_validate(configs: Sequence[Path], folds: int, rasa: Path, nlu: Path) -> List[Dict[str, Any]]:
     """k-fold cross-validation of each config; returns one dict of numbers per config.
 
-    ``rasa`` is the rasa executable of the rasa venv; rasa runs through :mod:`bot.nlu.seeded_rasa`
-    with that venv's python, so every run and every config is tested on the same folds.
+    ``rasa`` is the rasa executable of the rasa venv; rasa runs through :mod:`bot.nlu.cv_folds`
+    with that venv's python, so every example is tested in the same fold in every run and for every
+    config, also after examples were added.
     """
     rows = []
     python = Path(rasa).with_name("python")
     for config in configs:
         out = REPO / "results" / "cv" / config.stem
-        seconds = _run([str(python), "-m", "bot.nlu.seeded_rasa", "test", "nlu", "--nlu", str(nlu),
+        seconds = _run([str(python), "-m", "bot.nlu.cv_folds", "test", "nlu", "--nlu", str(nlu),
                         "--config", str(config),
                         "--cross-validation", "--folds", str(folds), "--out", str(out)])
         rows.append({"config": config.stem, "folds": folds, "seconds": round(seconds, 1), **_report(out)})

@@ -1,0 +1,79 @@
+"""``python -m bot.nlu.cv_folds test nlu --cross-validation ...``: the ``rasa`` command with
+cross-validation folds that stay the same from run to run (rasa venv only).
+
+Rasa 3.6 draws the folds of ``rasa test nlu --cross-validation`` with
+``StratifiedKFold(n_splits=n, shuffle=True)`` and no ``random_state`` (``generate_folds`` in
+``rasa/nlu/test.py``), i.e. from numpy's unseeded global state. Every run of ``make evaluate``
+therefore tests each example in a different fold, and adding one example reshuffles all of them,
+so two runs differ although nothing changed (measured 2026-11-21: selector accuracy 0.791 vs
+0.774 for the same data and config).
+
+Here each example goes to fold ``sha1(text) mod n`` (:func:`fold_of`): the same fold in every
+run, whatever examples are added or removed around it. Two configs, or the data before and after
+an import round, are then compared on the same split of the examples they share. The split is not
+stratified by intent; with 5 folds an intent of 7 examples keeps at least one in training except
+with probability 5 × 0.2⁷ ≈ 0.0003. The models themselves are seeded by ``random_seed`` in the
+config.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from typing import Iterator, Tuple
+
+logger = logging.getLogger("bot.nlu.cv_folds")  # also when run as __main__
+
+
+def fold_of(text: str, n: int) -> int:
+    """The fold (0..n-1) of an example text: SHA-1 of its UTF-8 bytes, modulo ``n``.
+
+    Raises:
+        ValueError: ``n`` < 2.
+    """
+    if n < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {n}")
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % n
+
+
+def stable_folds(n: int, training_data) -> Iterator[Tuple["TrainingData", "TrainingData"]]:
+    """Drop-in for ``rasa.nlu.test.generate_folds``: ``n`` (train, test) pairs of rasa
+    ``TrainingData``; the test part of fold i holds the intent examples with ``fold_of(text) == i``,
+    and both parts keep the synonyms, regexes, lookup tables and responses."""
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    examples = training_data.intent_examples
+    folds = [fold_of(ex.get("text"), n) for ex in examples]
+    for i in range(n):
+        logger.debug(f"Fold: {i}")
+        parts = ([ex for ex, f in zip(examples, folds) if f != i], [ex for ex, f in zip(examples, folds) if f == i])
+        yield tuple(
+            TrainingData(
+                training_examples=part,
+                entity_synonyms=training_data.entity_synonyms,
+                regex_features=training_data.regex_features,
+                lookup_tables=training_data.lookup_tables,
+                responses=training_data.responses,
+            )
+            for part in parts
+        )
+
+
+def install_stable_folds() -> None:
+    """Make ``rasa test nlu --cross-validation`` use :func:`stable_folds`."""
+    import rasa.nlu.test
+
+    rasa.nlu.test.generate_folds = stable_folds
+
+
+def main() -> None:
+    """Install the stable folds, then run rasa's CLI with the given arguments."""
+    install_stable_folds()
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv[0] = "rasa"
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
