@@ -11,9 +11,9 @@ so two runs differ although nothing changed (measured 2026-11-21: selector accur
 Here each example goes to fold ``sha1(text) mod n`` (:func:`fold_of`): the same fold in every
 run, whatever examples are added or removed around it. Two configs, or the data before and after
 an import round, are then compared on the same split of the examples they share. The split is not
-stratified by intent; with 5 folds an intent of 7 examples keeps at least one in training except
-with probability 5 × 0.2⁷ ≈ 0.0003. The models themselves are seeded by ``random_seed`` in the
-config.
+stratified by intent: with 5 folds, all m examples of an intent land in one fold (none left to
+train on there) with probability 5^(1-m), 0.00006 for the smallest intents of data/nlu (7 examples;
+none does today). The models themselves are seeded by ``random_seed`` in the config.
 """
 from __future__ import annotations
 
