@@ -106,15 +106,20 @@ def install_sqlite_pool() -> None:
     tracker_store.create_engine_kwargs = create_engine_kwargs  # type: ignore[assignment]
 
 
+def rasa_cli() -> None:
+    """Run rasa's own CLI with this process's arguments, as the ``rasa`` command would."""
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv[0] = "rasa"
+    rasa_main()
+
+
 def main() -> None:
     """Install the fixes, then run rasa's CLI with the given arguments (e.g. ``run --enable-api``)."""
     install_cached_action_validation()
     install_sqlite_wal()
     install_sqlite_pool()
-    from rasa.__main__ import main as rasa_main
-
-    sys.argv[0] = "rasa"
-    rasa_main()
+    rasa_cli()
 
 
 if __name__ == "__main__":

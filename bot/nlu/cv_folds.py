@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 from typing import Iterator, Tuple
 
 logger = logging.getLogger("bot.nlu.cv_folds")  # also when run as __main__
@@ -42,21 +41,19 @@ def stable_folds(n: int, training_data) -> Iterator[Tuple["TrainingData", "Train
     and both parts keep the synonyms, regexes, lookup tables and responses."""
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
-    examples = training_data.intent_examples
-    folds = [fold_of(ex.get("text"), n) for ex in examples]
+    def part(examples) -> TrainingData:
+        return TrainingData(
+            training_examples=examples,
+            entity_synonyms=training_data.entity_synonyms,
+            regex_features=training_data.regex_features,
+            lookup_tables=training_data.lookup_tables,
+            responses=training_data.responses,
+        )
+
+    labelled = [(ex, fold_of(ex.get("text"), n)) for ex in training_data.intent_examples]
     for i in range(n):
         logger.debug(f"Fold: {i}")
-        parts = ([ex for ex, f in zip(examples, folds) if f != i], [ex for ex, f in zip(examples, folds) if f == i])
-        yield tuple(
-            TrainingData(
-                training_examples=part,
-                entity_synonyms=training_data.entity_synonyms,
-                regex_features=training_data.regex_features,
-                lookup_tables=training_data.lookup_tables,
-                responses=training_data.responses,
-            )
-            for part in parts
-        )
+        yield part([ex for ex, f in labelled if f != i]), part([ex for ex, f in labelled if f == i])
 
 
 def install_stable_folds() -> None:
@@ -68,11 +65,10 @@ def install_stable_folds() -> None:
 
 def main() -> None:
     """Install the stable folds, then run rasa's CLI with the given arguments."""
-    install_stable_folds()
-    from rasa.__main__ import main as rasa_main
+    from bot.rasa_run import rasa_cli
 
-    sys.argv[0] = "rasa"
-    rasa_main()
+    install_stable_folds()
+    rasa_cli()
 
 
 if __name__ == "__main__":
