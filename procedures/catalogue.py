@@ -21,6 +21,9 @@ CITIES_DIR = PACKAGE_DIR / "cities"
 SCHEMA_PATH = PACKAGE_DIR / "schema.yml"
 CITY_FILE = "city.yml"
 LIFE_EVENTS_FILE = PACKAGE_DIR / "life_events.yml"
+#: ``metadata: {source: ...}`` of the NLU examples generated from the catalogue (names and aliases,
+#: ``python -m procedures export-nlu``); cross-validation trains on them and never tests them.
+CATALOGUE_SOURCE = "catalogue"
 
 #: Channel ids in the order that spares a visit first (「行かない・待たない・書かない」).
 CHANNELS: Tuple[str, ...] = ("online", "convenience_store", "mail", "counter")
@@ -340,7 +343,9 @@ def validate_city(city_id: str, cities_dir: Path = CITIES_DIR) -> List[Problem]:
     """Every problem in a city's catalogue: schema errors per file, duplicate ids and duplicate aliases.
 
     An alias (folded for width, case and kana) may name only one procedure, and may not equal
-    another procedure's id or name, so that NLU synonyms stay unambiguous.
+    another procedure's id or name, so that NLU synonyms stay unambiguous; names and aliases may not
+    hold the ASCII brackets ``[ ] ( ) { }`` of Rasa's entity markup, as they become training
+    examples ``[alias](procedure)``.
     """
     try:
         city = load_city(city_id, cities_dir)
@@ -365,6 +370,12 @@ def validate_city(city_id: str, cities_dir: Path = CITIES_DIR) -> List[Problem]:
                 problems.append(Problem(path.name, pid, "id", f"同じ id が {seen_ids[pid]} にもあります"))
             seen_ids[pid] = path.name
             for alias in [raw["name"], *raw["aliases"]]:
+                if any(ch in alias for ch in "[](){}"):
+                    problems.append(
+                        Problem(path.name, pid, "aliases",
+                                f"呼び方「{alias}」に半角の括弧 [ ] ( ) {{ }} は使えません（学習データの書式と"
+                                "重なるため）。全角の（）を使ってください")
+                    )
                 key = fold(alias)
                 other = seen_alias.get(key)
                 if other and other[0] != pid:

@@ -98,6 +98,15 @@ def test_alias_naming_two_procedures_is_rejected(city_copy):
     assert any(p.entry == "juminhyo_other" and p.field == "aliases" and "juminhyo_copy" in p.message for p in problems)
 
 
+def test_alias_with_entity_markup_brackets_is_rejected(city_copy):
+    """Aliases become NLU examples ``[alias](procedure)``: ASCII brackets would break the markup."""
+    root, folder = city_copy
+    _edit(folder / "shomeisho.yml", lambda d: d["procedures"][0]["aliases"].append("住民票(写し)"))
+    problems = validate_city("testcity", root)
+    assert [(p.entry, p.field) for p in problems] == [("juminhyo_copy", "aliases")]
+    assert "住民票(写し)" in problems[0].message and "全角" in problems[0].message
+
+
 def test_yaml_syntax_error_is_reported(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("area: x\nprocedures: [\n", encoding="utf-8")

@@ -140,6 +140,20 @@ def test_check_finds_conflicts_across_files_and_duplicates(tmp_path):
     assert len(warnings) == 1 and "greet" in warnings[0].message
 
 
+def test_catalogue_examples_count_for_conflicts_not_for_duplicates(tmp_path):
+    """Each procedure's aliases are generated as its examples: a staff example 「住民票」 under the same
+    procedure is expected (no warning), one under another intent is a conflict naming both files."""
+    generated = ROOT / "data" / "nlu" / "generated" / "procedures.yml"
+    write_nlu_file(tmp_path / "a.yml", [("ask_procedure/juminhyo_copy", "住民票"),
+                                        ("ask_procedure/koseki_certificate", "婚姻届")], "test")
+    examples = read_examples([generated, tmp_path / "a.yml"], ROOT)
+    assert any(e.generated and e.text == "住民票" and e.intent == "ask_procedure/juminhyo_copy" for e in examples)
+    findings = check_examples(examples)
+    assert [f.level for f in findings] == ["error"]
+    assert "婚姻届" in findings[0].message and "data/nlu/generated/procedures.yml" in findings[0].message
+    assert "ask_procedure/marriage_registration" in findings[0].message
+
+
 def test_normalization_folds_width_kana_markup_and_punctuation():
     assert normalize_example("[ｼﾞｭｳﾐﾝﾋｮｳ](procedure) 取りたい！") == normalize_example("じゅうみんひょう取りたい")
     assert normalize_example("住民票") != normalize_example("印鑑証明")

@@ -14,6 +14,13 @@ an import round, are then compared on the same split of the examples they share.
 stratified by intent: with 5 folds, all m examples of an intent land in one fold (none left to
 train on there) with probability 5^(1-m), 0.00006 for the smallest intents of data/nlu (7 examples;
 none does today). The models themselves are seeded by ``random_seed`` in the config.
+
+Examples generated from the catalogue (``metadata: {source: catalogue}``, written by
+``python -m procedures export-nlu``: each procedure's name and aliases) are training material,
+not citizens' phrasings: they go into the training part of every fold and are never tested, and a
+generated example equal to one tested in that fold (compared with
+:func:`bot.nlu.japanese.fold`) is left out of its training part, so no tested text is seen in
+training.
 """
 from __future__ import annotations
 
@@ -37,8 +44,10 @@ def fold_of(text: str, n: int) -> int:
 
 def stable_folds(n: int, training_data) -> Iterator[Tuple["TrainingData", "TrainingData"]]:
     """Drop-in for ``rasa.nlu.test.generate_folds``: ``n`` (train, test) pairs of rasa
-    ``TrainingData``; the test part of fold i holds the intent examples with ``fold_of(text) == i``,
-    and both parts keep the synonyms, regexes, lookup tables and responses."""
+    ``TrainingData``; the test part of fold i holds the hand-written intent examples with
+    ``fold_of(text) == i``; the training part the other hand-written ones and the generated ones
+    (:func:`is_generated`) that do not equal a tested text; both parts keep the synonyms, regexes,
+    lookup tables and responses."""
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
     def part(examples) -> TrainingData:
@@ -50,10 +59,25 @@ def stable_folds(n: int, training_data) -> Iterator[Tuple["TrainingData", "Train
             responses=training_data.responses,
         )
 
-    labelled = [(ex, fold_of(ex.get("text"), n)) for ex in training_data.intent_examples]
+    from bot.nlu.japanese import fold
+
+    generated = [ex for ex in training_data.intent_examples if is_generated(ex)]
+    labelled = [(ex, fold_of(ex.get("text"), n)) for ex in training_data.intent_examples if not is_generated(ex)]
     for i in range(n):
         logger.debug(f"Fold: {i}")
-        yield part([ex for ex, f in labelled if f != i]), part([ex for ex, f in labelled if f == i])
+        test = [ex for ex, f in labelled if f == i]
+        tested = {fold(ex.get("text")) for ex in test}
+        extra = [ex for ex in generated if fold(ex.get("text")) not in tested]
+        yield part([ex for ex, f in labelled if f != i] + extra), part(test)
+
+
+def is_generated(example) -> bool:
+    """Whether a rasa ``Message`` comes from the catalogue (intent ``metadata: {source: catalogue}``)."""
+    from procedures.catalogue import CATALOGUE_SOURCE
+
+    metadata = example.get("metadata") or {}
+    intent_metadata = metadata.get("intent") if isinstance(metadata, dict) else None
+    return isinstance(intent_metadata, dict) and intent_metadata.get("source") == CATALOGUE_SOURCE
 
 
 def install_stable_folds() -> None:

@@ -4,6 +4,8 @@
   ``[住民票](procedure)`` removed for comparison).
 - :func:`check_examples` finds the same example under two intents (conflict, 矛盾) and the same
   example twice under one intent (duplicate, 重複), comparing :func:`normalize_example` forms.
+  Examples generated from the catalogue (``metadata: {source: catalogue}``) count for conflicts but
+  not for duplicates: a hand-written 「住民票」 beside the alias 住民票 is expected.
 - :class:`TargetResolver` maps what staff write in the 意図 column (an intent, a procedure id, a
   procedure name or alias, a life-event label) to the Rasa intent, e.g. 住民票 →
   ``ask_procedure/juminhyo_copy``.
@@ -26,6 +28,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import yaml
 
 from bot.nlu.japanese import fold
+from procedures.catalogue import CATALOGUE_SOURCE
 
 #: ``[text](entity)``, ``[text](entity:value)``, ``[text]{"entity": ...}`` and ``[text][{...}]``.
 ENTITY_MARKUP = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\}|\[[^\]]*\])")
@@ -37,11 +40,13 @@ RETRIEVAL_INTENT = "ask_procedure"
 class Example:
     """One training example: ``intent`` as written (``ask_procedure/juminhyo_copy``), ``text``
     without entity markup, ``source`` (``file:line`` relative to the repository, or a spreadsheet
-    row such as ``例文.xlsx 3行目``)."""
+    row such as ``例文.xlsx 3行目``), ``generated`` when it comes from the catalogue (an intent
+    block with ``metadata: {source: catalogue}``, written by ``python -m procedures export-nlu``)."""
 
     intent: str
     text: str
     source: str
+    generated: bool = False
 
     @property
     def key(self) -> str:
@@ -108,19 +113,22 @@ def read_examples(paths: Iterable[Path], root: Optional[Path] = None) -> List[Ex
         cursor = 0
         for item in (data.get("nlu") or []) if isinstance(data, dict) else []:
             if isinstance(item, dict) and "intent" in item:
+                metadata = item.get("metadata")
+                generated = isinstance(metadata, dict) and metadata.get("source") == CATALOGUE_SOURCE
                 for text in _examples_block(item.get("examples") or ""):
                     # line number of this example (examples appear in file order)
                     number = next((i for i in range(cursor, len(lines)) if lines[i] == f"- {text}"), None)
                     if number is not None:
                         cursor = number + 1
                     where = f"{shown}:{number + 1}" if number is not None else shown
-                    out.append(Example(intent=str(item["intent"]), text=plain_text(text), source=where))
+                    out.append(Example(intent=str(item["intent"]), text=plain_text(text), source=where,
+                                       generated=generated))
     return out
 
 
 def check_examples(examples: Sequence[Example]) -> List[Finding]:
     """Conflicts (same normalized example under different intents: error) and duplicates (same
-    normalized example twice under one intent: warning).
+    normalized example twice under one intent among the hand-written ones: warning).
 
     Args:
         examples: e.g. from :func:`read_examples` over every ``data/nlu`` file.
@@ -140,7 +148,7 @@ def check_examples(examples: Sequence[Example]) -> List[Finding]:
         places = "、".join(f"{e.source}（{e.intent}）" for e in group)  # source = file:line
         if len(intents) > 1:
             errors.append(Finding("error", f"矛盾: 例文「{group[0].text}」が別々の意図 {' と '.join(intents)} にあります: {places}"))
-        else:
+        elif sum(not e.generated for e in group) >= 2:
             warnings.append(Finding("warning", f"重複: 例文「{group[0].text}」が {intents[0]} に{len(group)}回あります: {places}"))
     return errors + warnings
 
