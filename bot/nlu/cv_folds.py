@@ -28,6 +28,9 @@ import hashlib
 import logging
 from typing import Iterator, Tuple
 
+from bot.nlu.japanese import fold
+from procedures.catalogue import CATALOGUE_SOURCE
+
 logger = logging.getLogger("bot.nlu.cv_folds")  # also when run as __main__
 
 
@@ -59,22 +62,22 @@ def stable_folds(n: int, training_data) -> Iterator[Tuple["TrainingData", "Train
             responses=training_data.responses,
         )
 
-    from bot.nlu.japanese import fold
-
-    generated = [ex for ex in training_data.intent_examples if is_generated(ex)]
-    labelled = [(ex, fold_of(ex.get("text"), n)) for ex in training_data.intent_examples if not is_generated(ex)]
+    generated, labelled = [], []
+    for ex in training_data.intent_examples:
+        if is_generated(ex):
+            generated.append((ex, fold(ex.get("text"))))
+        else:
+            labelled.append((ex, fold_of(ex.get("text"), n)))
     for i in range(n):
         logger.debug(f"Fold: {i}")
         test = [ex for ex, f in labelled if f == i]
         tested = {fold(ex.get("text")) for ex in test}
-        extra = [ex for ex in generated if fold(ex.get("text")) not in tested]
+        extra = [ex for ex, key in generated if key not in tested]
         yield part([ex for ex, f in labelled if f != i] + extra), part(test)
 
 
 def is_generated(example) -> bool:
     """Whether a rasa ``Message`` comes from the catalogue (intent ``metadata: {source: catalogue}``)."""
-    from procedures.catalogue import CATALOGUE_SOURCE
-
     metadata = example.get("metadata") or {}
     intent_metadata = metadata.get("intent") if isinstance(metadata, dict) else None
     return isinstance(intent_metadata, dict) and intent_metadata.get("source") == CATALOGUE_SOURCE
