@@ -8,8 +8,8 @@ action has to guess. This component, placed after DIETClassifier and before Enti
 snaps each predicted span of the configured entity types (default ``procedure``) to a surface seen
 in training (see :func:`snap_span`), and drops a span whose text the training data never marks
 but leaves unmarked in several examples (「申請」「登録」「変更」: see :func:`is_known_non_entity`).
-The entities keep their extractor (DIETClassifier) and get
-this component's name in ``processors``, as EntitySynonymMapper does.
+The entities keep their extractor (DIETClassifier) and get this component's name in ``processors``,
+as rasa's EntitySynonymMapper does (the model for this component's train/persist/load).
 
 Measured with ``make evaluate`` (5-fold cross-validation, fixed folds): see docs/architecture.md.
 """
