@@ -61,6 +61,8 @@ QUESTIONS = ROOT / "tests" / "data" / "procedure_questions.yml"
 FOLLOW_UPS = ("手数料は？", "必要なものは？", "何時まで？", "代理でもいいですか？", "郵送でもできますか？")
 #: Seconds one request may take before it counts as an error.
 REQUEST_TIMEOUT_S = 30.0
+#: Seconds an idle client connection is kept; below uvicorn's default timeout_keep_alive (5 s).
+CLIENT_KEEPALIVE_S = 2.0
 #: RSS sampling period, seconds.
 SAMPLE_PERIOD_S = 0.1
 
@@ -270,7 +272,10 @@ async def bench(
     settings = get_settings()
     apology = load_gateway_messages(settings.DOMAIN_FILE, settings.city_file).service_unavailable  # type: ignore[arg-type]
     scripts = load_scripts(turns, scripts_limit)
-    limits = httpx.Limits(max_connections=max(levels) + 10, max_keepalive_connections=max(levels) + 10)
+    # Idle connections expire before uvicorn's 5 s keep-alive timeout closes them: reusing one the
+    # server is closing at that moment fails with httpx.ReadError (a client race, not a lost message).
+    limits = httpx.Limits(max_connections=max(levels) + 10, max_keepalive_connections=max(levels) + 10,
+                          keepalive_expiry=CLIENT_KEEPALIVE_S)
     results = []
     async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
         start = time.perf_counter()

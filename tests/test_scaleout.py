@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.bench import CLIENT_KEEPALIVE_S
 from bot.config import get_settings
 from bot.rasa_client import rank_replicas
 from bot.stack import Stack, log_tail
@@ -190,7 +191,8 @@ async def run_conversations(url: str, prefix: str, n: int = CONVERSATIONS) -> di
     senders = [f"{prefix}{i:03d}" for i in range(n)]
     answers: dict[str, list[str | None]] = {}
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10,
+                          keepalive_expiry=CLIENT_KEEPALIVE_S)  # see bot/bench.py
     async with httpx.AsyncClient(base_url=url, timeout=180, limits=limits) as client:
 
         async def talk(i: int, sender: str) -> None:
