@@ -86,8 +86,8 @@ class SearchConfig:
             best entries it is similar to.
         neighbor_count: similar entries kept per entry (the k of the k-nearest-neighbour graph).
         neighbor_sources: how many of the best entries pass their score on to their neighbours.
-        neighbor_answer_share: weight of the answer's terms (0-1; the question's: 1 - it) in the
-            TF-IDF vectors whose cosine says how similar two entries are.
+        neighbor_answer_share: weight of the answer's TF-IDF vector (0-1; the question's: 1 - it)
+            in the mix whose dot product says how similar two entries are (:func:`neighbor_graph`).
         neighbor_keep: the best entries before regularization that keep their places (3 = the
             answer and the :data:`bot.faq.answer.MAX_OTHERS` candidates the chat shows).
     """
@@ -488,6 +488,7 @@ class FaqIndex:
         order = np.lexsort((-first, -final))
         if self._neighbors and final.max() > 0:
             kept = order[: self.config.neighbor_keep]
+            kept = kept[final[kept] > 0]
             final = self._regularize(final)
             rest = np.lexsort((-first, -final))
             order = np.concatenate((kept, rest[~np.isin(rest, kept)]))
