@@ -1,5 +1,11 @@
 """FastAPI dependencies. Everything is built once in the app lifespan (``bot.main``)
-and stored on ``app.state``; these functions only hand it out per request."""
+and stored on ``app.state``; these functions only hand it out per request.
+
+They are ``async def`` because they do no blocking work: FastAPI runs a plain ``def`` dependency
+in its thread pool, one thread hop per dependency and request (4 per ``/api/chat`` message, seen
+as ``run_in_threadpool`` in a py-spy profile of the gateway under ``python -m bot.bench``).
+``get_index`` stays ``def``: its first call builds the search index, which must not block the
+event loop."""
 
 from __future__ import annotations
 
@@ -16,32 +22,32 @@ from procedures.catalogue import Catalogue
 from procedures.search import ProcedureIndex
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The :class:`Settings` the app was created with."""
     return request.app.state.settings
 
 
-def get_http_client(request: Request) -> httpx.AsyncClient:
+async def get_http_client(request: Request) -> httpx.AsyncClient:
     """The lifespan-wide async HTTP client (for health probes)."""
     return request.app.state.http
 
 
-def get_rasa_client(request: Request) -> RasaClient:
+async def get_rasa_client(request: Request) -> RasaClient:
     """The lifespan-wide :class:`RasaClient`."""
     return request.app.state.rasa
 
 
-def get_messages(request: Request) -> GatewayMessages:
+async def get_messages(request: Request) -> GatewayMessages:
     """Gateway texts (apology + city profile) loaded at startup."""
     return request.app.state.messages
 
 
-def get_rate_limiter(request: Request) -> SenderRateLimiter:
+async def get_rate_limiter(request: Request) -> SenderRateLimiter:
     """The per-sender rate limiter (``RATE_LIMIT``) shared by ``/api/chat`` and LINE."""
     return request.app.state.rate_limiter
 
 
-def get_catalogue(request: Request) -> Catalogue:
+async def get_catalogue(request: Request) -> Catalogue:
     """The city's procedures catalogue, loaded at startup."""
     return request.app.state.catalogue
 
