@@ -1,4 +1,4 @@
-"""``python -m bot.rasa_run run ...``: the ``rasa`` command with three speed fixes (rasa venv only).
+"""``python -m bot.rasa_run run ...``: the ``rasa`` command with speed fixes (rasa venv only).
 
 Profiling the benchmark (``python -m bot.bench``, py-spy on the rasa process) showed that rasa
 3.6 spent about 28 % of its time in ``RemoteAction._validate_action_result``: for every custom
@@ -28,13 +28,47 @@ prescribe: https://docs.sqlalchemy.org/en/14/dialects/sqlite.html#threading-pool
 so connections are reused. Other processes (another replica, ``python -m bot purge``) still see
 every commit: WAL readers and writers in separate processes coordinate through the WAL index.
 
+Fourth fix: ``EndpointConfig.request`` (every custom action call) opened a new ``aiohttp``
+``ClientSession``, hence a new TCP connection to the action server, and closed both after the
+reply: 6.4 % of rasa's CPU in a later profile (``ClientSession.__aenter__``/connect), plus the
+action server's cost of accepting each connection. Here each endpoint keeps one session per event
+loop, whose connections are reused (HTTP keep-alive). Idle connections are dropped after
+:data:`KEEPALIVE_S` seconds, below the 5 s after which the action server (Sanic's
+``KEEP_ALIVE_TIMEOUT``) closes them, so a request is never sent on a connection the server is
+closing. A connection broken by an action server restart is noticed by ``aiohttp`` when the peer
+closes it and is not reused; headers, auth, timeouts and error handling are rasa's own.
+
+Fifth fix: every event read from the tracker store or the action server is turned into its class by
+``Event.resolve_by_type``, which walks all subclasses of ``Event`` each time (``all_subclasses``):
+2.3 % of rasa's CPU. The class found for a type name is remembered.
+
+Sixth fix: the SQL tracker store read the whole current session of a conversation (one query, one
+ORM object and one ``json.loads`` per event) for every message, and counted the stored events (a
+second query) before every save: 24 % of rasa's CPU together. :func:`install_tracker_cache`
+keeps the stored events (their JSON text, exactly as in the database) of recent conversations and
+checks with one small query (the conversation's number of events and highest event id) that the
+database still holds exactly those; only then are they reused. See its docstring for why this
+stays correct with several rasa replicas and ``python -m bot purge``.
+
+Seventh fix: rasa runs its graphs (the NLU pipeline for each message, the policies for each
+prediction) with ``DaskGraphRunner.run``, which rebuilds the minimal schema and the dask graph and
+lets dask's synchronous scheduler order the tasks anew on every call (``dask.order``,
+``get_dependencies``): 13-14 % of rasa's CPU. :func:`install_graph_run_plan` computes the order
+once per set of targets and calls the same graph nodes in it, with the same inputs.
+
 Everything else is ``rasa``'s own command line (``rasa.__main__.main``), unchanged.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Dict, Text
+from typing import Any, Dict, Optional, Text
+
+#: Seconds an idle keep-alive connection to an endpoint (the action server) is kept open.
+KEEPALIVE_S = 2.0
+#: Conversations whose stored events each rasa process keeps (:func:`install_tracker_cache`);
+#: a 4-turn conversation's session is about 30 events, 20-60 KB of JSON text.
+TRACKER_CACHE_CONVERSATIONS = 1000
 
 
 def install_cached_action_validation() -> None:
@@ -106,6 +140,260 @@ def install_sqlite_pool() -> None:
     tracker_store.create_engine_kwargs = create_engine_kwargs  # type: ignore[assignment]
 
 
+class _BorrowedSession:
+    """``async with`` wrapper that hands out a shared ``aiohttp.ClientSession`` without closing it."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> Any:
+        return self._session
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def install_endpoint_session_reuse(keepalive_s: float = KEEPALIVE_S) -> None:
+    """Make ``EndpointConfig.session()`` hand out one kept session per endpoint and event loop.
+
+    Rasa 3.6 uses the session only as ``async with endpoint.session() as session:``
+    (``EndpointConfig.request`` and the model server pull), so the shared session is lent in that
+    form and stays open. Outside a running event loop rasa's own ``session()`` is used.
+    """
+    import asyncio
+
+    import aiohttp
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+
+    rasa_session = EndpointConfig.session
+
+    def session(self: Any) -> Any:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return rasa_session(self)
+        kept: Optional[Any] = getattr(self, "_kept_session", None)
+        if kept is None or kept.closed or getattr(self, "_kept_session_loop", None) is not loop:
+            auth = (aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+                    if self.basic_auth else None)
+            kept = aiohttp.ClientSession(
+                headers=self.headers, auth=auth,
+                timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(keepalive_timeout=keepalive_s),
+            )
+            self._kept_session, self._kept_session_loop = kept, loop
+        return _BorrowedSession(kept)
+
+    EndpointConfig.session = session  # type: ignore[method-assign]
+
+
+def install_event_type_cache() -> None:
+    """Remember ``Event.resolve_by_type``'s answer per type name (same classes, same errors)."""
+    from rasa.shared.core import events
+
+    resolve = events.Event.resolve_by_type
+    known: Dict[Text, Any] = {}
+
+    def resolve_by_type(type_name: Text, default: Optional[Any] = None) -> Optional[Any]:
+        found = known.get(type_name)
+        if found is None:
+            found = resolve(type_name, default)
+            if found is not None and getattr(found, "type_name", None) == type_name:
+                known[type_name] = found
+        return found
+
+    events.Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign]
+
+
+class _CachedSession:
+    """The stored events of one conversation's current session, as a tracker store cache entry.
+
+    Attributes:
+        mark: ``(highest event id, number of events)`` of the conversation in the database (all
+            sessions) when the entry was last known to match it.
+        events: the JSON texts of the current session's events, in id order, as stored.
+    """
+
+    __slots__ = ("mark", "events")
+
+    def __init__(self, mark: Any, events: Any) -> None:
+        self.mark = mark
+        self.events = events
+
+
+def install_tracker_cache(max_conversations: int = TRACKER_CACHE_CONVERSATIONS) -> None:
+    """Let ``SQLTrackerStore`` reuse the stored events of recent conversations (SQLite and PostgreSQL).
+
+    Reading (``retrieve``, current session only): one query gets the conversation's
+    ``(max(id), count(*))`` over all its stored events. When the cache holds an entry with that
+    mark, its JSON texts are parsed and the tracker is rebuilt from them with rasa's own
+    ``DialogueStateTracker.from_dict``, exactly as from the database rows; otherwise rasa's query
+    runs and its rows become the entry. ``retrieve_full_tracker`` is rasa's own.
+
+    Saving: with an entry, the events after the entry's events are inserted (rasa counts the stored
+    events with a query instead) and appended to the entry with the new mark; a save that starts a
+    new session (``session_started``) drops the entry, so the next read comes from the database.
+    Without an entry it is rasa's own save.
+
+    Why this is correct: rasa saves a tracker inside the conversation's lock (``Agent.handle_message``
+    holds the lock store's lock; shared Redis lock store with several replicas), right after reading
+    it, so no other process writes that conversation in between. Any write by another process
+    between two messages (another replica after a fail-over, ``python -m bot purge``) adds or
+    deletes events and so changes the mark, and the entry is not used. The cache holds at most
+    ``max_conversations`` conversations (least recently used dropped first) in each rasa process.
+
+    Args:
+        max_conversations: number of conversations kept per tracker store.
+    """
+    import itertools
+    import json
+    from collections import OrderedDict
+
+    import sqlalchemy as sa
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.events import SessionStarted
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+    rasa_retrieve = SQLTrackerStore._retrieve
+    rasa_save = SQLTrackerStore.save
+
+    def cache_of(store: Any) -> "OrderedDict[Text, _CachedSession]":
+        cache = store.__dict__.get("_cached_sessions")
+        if cache is None:
+            cache = store.__dict__["_cached_sessions"] = OrderedDict()
+        return cache
+
+    def mark_of(store: Any, session: Any, sender_id: Text) -> Any:
+        query = store.__dict__.get("_mark_query")
+        if query is None:  # built once: SQLAlchemy then reuses its compiled form
+            table = store.SQLEvent
+            query = store.__dict__["_mark_query"] = sa.select(
+                sa.func.max(table.id), sa.func.count(table.id)).where(table.sender_id == sa.bindparam("sender"))
+        row = session.execute(query, {"sender": sender_id}).one()
+        return (row[0], int(row[1]))
+
+    async def _retrieve(self: Any, sender_id: Text, fetch_events_from_all_sessions: bool) -> Any:
+        if fetch_events_from_all_sessions:
+            return await rasa_retrieve(self, sender_id, fetch_events_from_all_sessions)
+        cache = cache_of(self)
+        with self.session_scope() as session:
+            mark = mark_of(self, session, sender_id)
+            entry = cache.get(sender_id)
+            if entry is None or entry.mark != mark:
+                cache.pop(sender_id, None)
+                # Rows read after the mark: a concurrent write makes them newer than the mark, so
+                # the entry is merely re-read next time, never wrongly reused.
+                rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=False).all()
+                entry = _CachedSession(mark, [row.data for row in rows])
+                if not entry.events:
+                    return None
+                cache[sender_id] = entry
+                while len(cache) > max_conversations:
+                    cache.popitem(last=False)
+            cache.move_to_end(sender_id)
+            events = [json.loads(text) for text in entry.events]
+        if self.domain and events:
+            return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        return None
+
+    async def save(self: Any, tracker: Any) -> None:
+        cache = cache_of(self)
+        entry = cache.get(tracker.sender_id)
+        if entry is None:
+            await rasa_save(self, tracker)
+            return
+        await self.stream_events(tracker)
+        new = list(itertools.islice(tracker.events, len(entry.events), len(tracker.events)))
+        with self.session_scope() as session:
+            rows = []
+            for event in new:  # as rasa's SQLTrackerStore.save
+                data = event.as_dict()
+                text = json.dumps(data)
+                row = self.SQLEvent(
+                    sender_id=tracker.sender_id, type_name=event.type_name,
+                    timestamp=data.get("timestamp"),
+                    intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                    action_name=data.get("name"), data=text,
+                )
+                session.add(row)
+                rows.append((row, text))
+            session.flush()  # assigns the ids
+            ids = [row.id for row, _ in rows]
+            session.commit()
+        if any(isinstance(event, SessionStarted) for event in new):
+            cache.pop(tracker.sender_id, None)
+        elif rows:
+            entry.events.extend(text for _, text in rows)
+            entry.mark = (max([entry.mark[0] or 0, *ids]), entry.mark[1] + len(rows))
+
+    SQLTrackerStore._retrieve = _retrieve  # type: ignore[method-assign]
+    SQLTrackerStore.save = save  # type: ignore[method-assign]
+
+
+def install_graph_run_plan() -> None:
+    """Run rasa's graphs in a per-target precomputed order instead of through ``dask.get``.
+
+    The schema's nodes needed for the targets (rasa's ``minimal_graph_schema``) are put in a
+    dependency order (depth-first, each node after everything it ``needs``) once per runner and
+    targets; each run then calls the instantiated ``GraphNode`` objects in that order, each with
+    the ``(node name, output)`` tuples of the nodes it needs, exactly as dask's synchronous
+    scheduler does (a name that is neither a node nor an input is passed as the plain string, as
+    dask does; an input named like a node replaces that node, as in rasa's dask graph).
+    Errors: as rasa's runner: ``GraphRunError`` for a string input clashing with a node name;
+    a failing component raises the node's ``GraphComponentException``, unchanged. The original
+    method stays available as ``DaskGraphRunner.run_with_dask``.
+    """
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    def plan_for(runner: Any, targets: Any) -> Any:
+        plans = runner.__dict__.setdefault("_run_plans", {})
+        plan = plans.get(tuple(targets))
+        if plan is None:
+            nodes = runner._graph_schema.minimal_graph_schema(list(targets)).nodes
+            order: list = []
+            seen: set = set()
+
+            def visit(name: Text) -> None:
+                if name in seen or name not in nodes:
+                    return
+                seen.add(name)
+                for needed in nodes[name].needs.values():
+                    visit(needed)
+                order.append(name)
+
+            for target in targets:
+                visit(target)
+            plan = plans[tuple(targets)] = [(name, tuple(nodes[name].needs.values())) for name in order]
+        return plan
+
+    def run(self: Any, inputs: Optional[Dict[Text, Any]] = None, targets: Optional[Any] = None) -> Dict[Text, Any]:
+        run_targets = targets if targets else self._graph_schema.target_names
+        plan = plan_for(self, run_targets)
+        values: Dict[Text, Any] = {}
+        for input_name, input_value in (inputs or {}).items():
+            if isinstance(input_value, str) and (
+                    input_value in inputs or any(input_value == name for name, _ in plan)):  # type: ignore[operator]
+                raise GraphRunError(
+                    f"Input value '{input_value}' clashes with a node name. Make sure "
+                    f"that none of the input names passed to the `run` method are the "
+                    f"same as node names in the graph schema."
+                )
+            values[input_name] = (input_name, input_value)
+        try:
+            for name, needs in plan:
+                if name not in values:
+                    values[name] = self._instantiated_nodes[name](*[values.get(n, n) for n in needs])
+        except RuntimeError as e:
+            raise GraphRunError("Error running runner.") from e
+        return dict(values[target] for target in run_targets)
+
+    if not hasattr(DaskGraphRunner, "run_with_dask"):
+        DaskGraphRunner.run_with_dask = DaskGraphRunner.run  # type: ignore[attr-defined]
+    DaskGraphRunner.run = run  # type: ignore[method-assign]
+
+
 def rasa_cli() -> None:
     """Run rasa's own CLI with this process's arguments, as the ``rasa`` command would."""
     from rasa.__main__ import main as rasa_main
@@ -119,6 +407,10 @@ def main() -> None:
     install_cached_action_validation()
     install_sqlite_wal()
     install_sqlite_pool()
+    install_endpoint_session_reuse()
+    install_event_type_cache()
+    install_tracker_cache()
+    install_graph_run_plan()
     rasa_cli()
 
 
