@@ -1,6 +1,6 @@
 """Load benchmark of the whole bot (負荷測定): concurrent multi-turn conversations through ``/api/chat``.
 
-``python -m bot.bench --concurrency 20 --turns 4 --conversations 100 [--url URL]``
+``python -m bot.bench --concurrency 1,20,50,20@45 --turns 4 --conversations 100 [--replicas N] [--url URL]``
 
 Without ``--url`` the real stack (action server, rasa with ``models/current.tar.gz``, gateway) is
 started on free ports with :class:`bot.stack.Stack`, exactly as the end-to-end tests do, with a
@@ -17,6 +17,15 @@ Method:
 3. Measured run: ``--conversations`` conversations (scripts reused round-robin, fresh sender ids),
    at most ``--concurrency`` at the same time; turns of one conversation are sequential, as a
    citizen types them. Latency = time from sending a message to receiving the gateway's reply.
+   Two kinds of level (``--concurrency``, see :func:`parse_levels`):
+
+   - ``20``: no pause: each conversation sends its next message the moment the reply arrives. This
+     measures the stack's capacity (messages/s at saturation); latency is then mostly queueing:
+     by Little's law the mean latency is concurrency ÷ messages/s.
+   - ``20@45``: the same 20 conversations, offered 45 messages/s in all (each waits so that it sends
+     at most one message every 20/45 s; the pause stands for the citizen reading and typing). This
+     measures the latency at a given load, as a service-level target "p95 at N messages/s" means;
+     the achieved messages/s is measured, so a stack that cannot keep up shows fewer.
 
 Counts:
     errors: HTTP status other than 200, timeouts and connection errors.
@@ -24,11 +33,13 @@ Counts:
         (``utter_service_unavailable``: rasa did not answer), or with a reply whose signature differs
         from the reference run (a reply out of order / for another question or conversation).
 
-Output: human-readable lines, then for each concurrency level one JSON line with the keys
+Output: human-readable lines, then for each level one JSON line with the keys
 ``msgs_per_s``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``errors``, ``lost``, ``concurrency`` (+ details:
+``offered_msgs_per_s`` (null without pause),
 ``messages``, ``conversations``, ``turns``, ``wall_s``, ``rss_peak_mb`` and ``cpu_s`` per process,
-``cpu_ms_per_msg`` (CPU ms of all processes per message), ``rasa_processes``,
-``loadavg`` of the machine before the run). With one level the JSON object is the last line.
+``cpu_ms_per_msg`` (CPU ms of all processes per message), ``client_cpu_ms_per_msg`` (CPU ms of this
+load generator per message: it shares the machine's cores with the stack), ``rasa_processes``,
+``loadavg`` of the machine before the run). The last line is the JSON object of the last level.
 Peak RSS (resident memory, MB) is sampled every 0.1 s with psutil for each process and its children.
 """
 
@@ -49,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import psutil
 import yaml
 
@@ -185,17 +196,34 @@ class RssSampler:
         self.cpu_s = {name: round(end[name] - self._cpu_start[name], 1) for name in self.pids}
 
 
-async def _post(client: httpx.AsyncClient, sender: str, text: str) -> tuple[float, httpx.Response | None, str]:
-    """POST one message; returns (latency ms, response or None, error description)."""
+@dataclass
+class Reply:
+    """One answered request: HTTP status and the parsed JSON body (None when not JSON)."""
+
+    status_code: int
+    body: Any
+
+    def json(self) -> Any:
+        """The parsed body (as ``httpx.Response.json()`` would give it)."""
+        return self.body
+
+
+async def _post(client: aiohttp.ClientSession, sender: str, text: str) -> tuple[float, Reply | None, str]:
+    """POST one message; returns (latency ms, reply or None, error description).
+
+    Latency runs from sending until the whole body is read and parsed.
+    """
     start = time.perf_counter()
     try:
-        response = await client.post("/api/chat", json={"sender_id": sender, "text": text})
-    except httpx.HTTPError as exc:
+        async with client.post("/api/chat", json={"sender_id": sender, "text": text}) as response:
+            body = await response.json(content_type=None)
+            reply = Reply(response.status, body)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
         return (time.perf_counter() - start) * 1000, None, type(exc).__name__
-    return (time.perf_counter() - start) * 1000, response, ""
+    return (time.perf_counter() - start) * 1000, reply, ""
 
 
-async def reference_run(client: httpx.AsyncClient, scripts: list[list[str]]) -> list[list[str]]:
+async def reference_run(client: aiohttp.ClientSession, scripts: list[list[str]]) -> list[list[str]]:
     """Play every script once, sequentially (warm-up); return the reply signatures per turn.
 
     Raises:
@@ -215,21 +243,33 @@ async def reference_run(client: httpx.AsyncClient, scripts: list[list[str]]) -> 
 
 
 async def measured_run(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     scripts: list[list[str]],
     reference: list[list[str]],
     conversations: int,
     concurrency: int,
     apology: str,
+    rate: float = 0.0,
 ) -> RunStats:
-    """Run ``conversations`` conversations, ``concurrency`` at a time; count errors and lost messages."""
+    """Run ``conversations`` conversations, ``concurrency`` at a time; count errors and lost messages.
+
+    Args:
+        rate: offered load in messages/s over all conversations; 0 = no pause (each conversation
+            sends its next message the moment the reply arrives). With ``rate`` > 0 each of the
+            ``concurrency`` workers sends at most one message every ``concurrency / rate`` seconds
+            (the citizen's reading/typing time is the rest of that period; none when the reply came
+            later than that), and the workers start staggered over one period. The achieved
+            messages/s is measured all the same: a stack that cannot keep up shows fewer.
+    """
     stats = RunStats()
+    period = concurrency / rate if rate > 0 else 0.0
     queue: asyncio.Queue[int] = asyncio.Queue()
     for number in range(conversations):
         queue.put_nowait(number)
     run_id = uuid.uuid4().hex[:8]
 
-    async def worker() -> None:
+    async def worker(slot: int) -> None:
+        next_send = time.perf_counter() + period * slot / concurrency
         while True:
             try:
                 number = queue.get_nowait()
@@ -238,6 +278,9 @@ async def measured_run(
             index = number % len(scripts)
             sender = f"bench-{run_id}-{number}"
             for turn, text in enumerate(scripts[index]):
+                if period:
+                    await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
+                    next_send = max(next_send + period, time.perf_counter())
                 latency, response, error = await _post(client, sender, text)
                 stats.latencies_ms.append(latency)
                 if response is None or response.status_code != 200:
@@ -254,40 +297,47 @@ async def measured_run(
                     stats.note(f"wrong reply (conversation {number} turn {turn + 1}): {got[:60]} != "
                                f"{reference[index][turn][:60]}")
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(slot) for slot in range(concurrency)))
     return stats
 
 
 async def bench(
     url: str,
-    levels: list[int],
+    levels: list[tuple[int, float]],
     turns: int,
     conversations: int,
     scripts_limit: int,
     pids: dict[str, int],
 ) -> list[dict[str, Any]]:
-    """Warm up, then run each concurrency level; print and return one result dict per level."""
+    """Warm up, then run each level; print and return one result dict per level.
+
+    Args:
+        levels: ``(concurrency, offered messages/s)`` pairs, run in order (rate 0 = no pause, see
+            :func:`measured_run`).
+    """
     from bot.messages import load_gateway_messages
 
     settings = get_settings()
     apology = load_gateway_messages(settings.DOMAIN_FILE, settings.city_file).service_unavailable  # type: ignore[arg-type]
     scripts = load_scripts(turns, scripts_limit)
     # Idle connections expire before uvicorn's 5 s keep-alive timeout closes them: reusing one the
-    # server is closing at that moment fails with httpx.ReadError (a client race, not a lost message).
-    limits = httpx.Limits(max_connections=max(levels) + 10, max_keepalive_connections=max(levels) + 10,
-                          keepalive_expiry=CLIENT_KEEPALIVE_S)
+    # server is closing at that moment would fail (a client race, not a lost message).
+    # aiohttp rather than httpx: the load generator shares the 2 cores with the stack, and aiohttp
+    # needs about half of httpx's CPU per request here (client_cpu_ms_per_msg).
+    connector = aiohttp.TCPConnector(limit=max(c for c, _ in levels) + 10, keepalive_timeout=CLIENT_KEEPALIVE_S)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     results = []
-    async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
+    async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=timeout) as client:
         start = time.perf_counter()
         reference = await reference_run(client, scripts)
         print(f"warm-up: {len(scripts)} conversations x {turns} turns, sequential, "
               f"{time.perf_counter() - start:.1f} s", flush=True)
-        for concurrency in levels:
+        for concurrency, rate in levels:
             load = os.getloadavg()
             with RssSampler(pids) as sampler:
-                start = time.perf_counter()
-                stats = await measured_run(client, scripts, reference, conversations, concurrency, apology)
-                wall = time.perf_counter() - start
+                start, client_cpu = time.perf_counter(), time.process_time()
+                stats = await measured_run(client, scripts, reference, conversations, concurrency, apology, rate)
+                wall, client_cpu = time.perf_counter() - start, time.process_time() - client_cpu
             done = len(stats.latencies_ms) - stats.errors
             result = {
                 "msgs_per_s": round(done / wall, 1),
@@ -297,6 +347,7 @@ async def bench(
                 "errors": stats.errors,
                 "lost": stats.lost,
                 "concurrency": concurrency,
+                "offered_msgs_per_s": rate or None,
                 "messages": len(stats.latencies_ms),
                 "conversations": conversations,
                 "turns": turns,
@@ -304,10 +355,12 @@ async def bench(
                 "rss_peak_mb": {k: round(v, 1) for k, v in sampler.peak_mb.items()},
                 "cpu_s": sampler.cpu_s,
                 "cpu_ms_per_msg": round(1000 * sum(sampler.cpu_s.values()) / max(done, 1), 1),
+                "client_cpu_ms_per_msg": round(1000 * client_cpu / max(done, 1), 1),
                 "rasa_processes": sum(1 for name in pids if name.startswith("rasa")),
                 "loadavg": [round(x, 2) for x in load],
             }
-            print(f"\n== concurrency {concurrency}: {result['messages']} messages in {wall:.1f} s "
+            pace = f", offered {rate:g} messages/s" if rate else ", no pause between messages"
+            print(f"\n== concurrency {concurrency}{pace}: {result['messages']} messages in {wall:.1f} s "
                   f"(load average before: {result['loadavg'][0]})")
             print(f"  {result['msgs_per_s']} messages/s  p50 {result['p50_ms']} ms  p95 {result['p95_ms']} ms  "
                   f"p99 {result['p99_ms']} ms  errors {stats.errors}  lost {stats.lost}")
@@ -320,14 +373,44 @@ async def bench(
     return results
 
 
+def parse_levels(text: str, rate: float = 0.0) -> list[tuple[int, float]]:
+    """Parse ``--concurrency``: comma-separated ``C`` or ``C@R`` items.
+
+    ``C`` concurrent conversations, offered ``R`` messages/s in all (``--rate`` when no ``@R``;
+    0 = no pause). Example: ``"1,20,50,20@45"`` → ``[(1, 0.0), (20, 0.0), (50, 0.0), (20, 45.0)]``.
+
+    Raises:
+        ValueError: an item that is not a positive integer, optionally with ``@`` and a rate >= 0.
+    """
+    levels = []
+    for item in (x.strip() for x in str(text).split(",")):
+        if not item:
+            continue
+        count, _, offered = item.partition("@")
+        try:
+            level = (int(count), float(offered) if offered else float(rate))
+        except ValueError:
+            raise ValueError(f"bad level {item!r}: use C or C@R, e.g. 20 or 20@45") from None
+        if level[0] < 1 or level[1] < 0:
+            raise ValueError(f"bad level {item!r}: concurrency >= 1, rate >= 0")
+        levels.append(level)
+    if not levels:
+        raise ValueError("no level given")
+    return levels
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code (0 even when targets are missed: it measures)."""
     parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", default="20",
-                        help="同時会話数。カンマ区切りで複数（例: 1,20,50）/ concurrent conversations, e.g. 1,20,50")
+                        help="同時会話数。カンマ区切りで複数、@ のあとに全体の毎秒の送信数（例: 1,20,50,20@45）"
+                             " / concurrent conversations, each optionally @ offered messages/s, e.g. 1,20,50,20@45")
     parser.add_argument("--turns", type=int, default=4, help="1 会話のメッセージ数 / messages per conversation")
     parser.add_argument("--conversations", type=int, default=100, help="会話数 / conversations per level")
     parser.add_argument("--scripts", type=int, default=30, help="異なる会話の数 / distinct conversation scripts")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="全会話あわせて毎秒この数まで送る（0 = 返事が来たらすぐ次）/ offered messages/s "
+                             "over all conversations (0 = next message as soon as the reply arrives)")
     parser.add_argument("--url", help="起動中のゲートウェイ（省略時はスタックを起動）/ running gateway base URL")
     parser.add_argument("--model", type=Path, default=None, help="モデル（既定 models/current.tar.gz）")
     parser.add_argument("--replicas", type=int, default=None,
@@ -335,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pid", action="append", default=[], metavar="NAME=PID",
                         help="--url のとき RSS を測るプロセス（例: rasa=1234）/ processes to sample with --url")
     args = parser.parse_args(argv)
-    levels = [int(x) for x in str(args.concurrency).split(",") if x.strip()]
+    try:
+        levels = parse_levels(args.concurrency, args.rate)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.url:
         pids = {name: int(pid) for name, _, pid in (p.partition("=") for p in args.pid)}
         asyncio.run(bench(args.url.rstrip("/"), levels, args.turns, args.conversations, args.scripts, pids))

@@ -31,9 +31,16 @@ class Settings(BaseSettings):
         RASA_REPLICAS: how many rasa processes ``make run`` (``python -m bot stack``) starts on
             this machine, on consecutive ports from ``RASA_URL``'s (5005, 5006 …), sharing the
             SQLite tracker store of endpoints.yml; the gateway routes by sender id as with
-            ``RASA_URLS``. One rasa process handles one message at a time on one core, so on a
-            machine with 2 cores 2 replicas serve about 1.3 times the messages per second (``make bench``,
-            docs/operations.md: 33 → 42 msg/s at 20 conversations); each needs about 2.2 GB of memory. Default 1.
+            ``RASA_URLS``. One rasa process handles one message at a time on one core; on a
+            machine with 2 cores, 4 replicas (with ``RASA_TF_THREADS=1``) measured best: conversations
+            spread more evenly than over 2 (``make bench``, docs/operations.md). Each needs about
+            2.2 GB of memory. Default 1.
+        RASA_TF_THREADS: TensorFlow threads of each rasa process started by the stack (sets
+            ``TF_INTRA_OP_PARALLELISM_THREADS`` and ``TF_INTER_OP_PARALLELISM_THREADS``, which rasa
+            reads; Rasa docs "Tuning Your Model" → "Configuring TensorFlow"). Default 1: one
+            message's model inference is too small to gain from more threads, and TensorFlow's idle
+            threads spin on the cores the other processes need (28.7 instead of 33.5 ms CPU per
+            message in one rasa process, docs/operations.md). 0: TensorFlow's own default.
         ACTION_SERVER_URL: base URL of the rasa-sdk action server (private, 127.0.0.1).
         GATEWAY_HOST / GATEWAY_PORT: bind address of the gateway, the one public port.
         RASA_TIMEOUT_S: timeout in seconds for one rasa REST webhook call.
@@ -89,6 +96,7 @@ class Settings(BaseSettings):
     RASA_URL: str = "http://127.0.0.1:5005"
     RASA_URLS: str = ""
     RASA_REPLICAS: int = Field(default=1, ge=1, le=16)
+    RASA_TF_THREADS: int = Field(default=1, ge=0, le=64)
     ACTION_SERVER_URL: str = "http://127.0.0.1:5055"
     GATEWAY_HOST: str = "0.0.0.0"
     GATEWAY_PORT: int = 8000

@@ -154,6 +154,13 @@ def _child_env(repo_root: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def tf_threads_env(threads: int) -> dict[str, str]:
+    """TensorFlow thread variables for a rasa process (``RASA_TF_THREADS``; 0 → none, TF's default)."""
+    if threads <= 0:
+        return {}
+    return {"TF_INTRA_OP_PARALLELISM_THREADS": str(threads), "TF_INTER_OP_PARALLELISM_THREADS": str(threads)}
+
+
 def _port_of(url: str, default: int) -> int:
     """Port of a base URL like ``http://127.0.0.1:5005`` (``default`` when absent)."""
     return urlsplit(url).port or default
@@ -345,7 +352,7 @@ class Stack:
                         "--endpoints", str(endpoints),
                         "--credentials", str(settings.REPO_ROOT / "credentials.yml"),
                     ],
-                    {"CITY": settings.CITY},
+                    {"CITY": settings.CITY, **tf_threads_env(settings.RASA_TF_THREADS)},
                     lambda url=url: _rasa_ready(url, self.model),
                 )
                 for number, (port, url) in enumerate(zip(self.rasa_ports, self.urls.rasa_replicas), start=1)
