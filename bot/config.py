@@ -38,9 +38,11 @@ class Settings(BaseSettings):
         RASA_TF_THREADS: TensorFlow threads of each rasa process started by the stack (sets
             ``TF_INTRA_OP_PARALLELISM_THREADS`` and ``TF_INTER_OP_PARALLELISM_THREADS``, which rasa
             reads; Rasa docs "Tuning Your Model" → "Configuring TensorFlow"). Default 1: one
-            message's model inference is too small to gain from more threads, and TensorFlow's idle
-            threads spin on the cores the other processes need (28.7 instead of 33.5 ms CPU per
-            message in one rasa process, docs/operations.md). 0: TensorFlow's own default.
+            message's model inference is too small to gain from more threads, and with several rasa
+            processes TensorFlow's default (thread pools sized for the whole machine, in every
+            process) puts more threads than cores on the CPU. Measured in one rasa process alone,
+            alternating: 33.7 vs 35.0 ms CPU per message (1 vs default; within the noise,
+            docs/operations.md). 0: TensorFlow's own default.
         ACTION_SERVER_URL: base URL of the rasa-sdk action server (private, 127.0.0.1).
         GATEWAY_HOST / GATEWAY_PORT: bind address of the gateway, the one public port.
         RASA_TIMEOUT_S: timeout in seconds for one rasa REST webhook call.
