@@ -203,10 +203,6 @@ class Reply:
     status_code: int
     body: Any
 
-    def json(self) -> Any:
-        """The parsed body (as ``httpx.Response.json()`` would give it)."""
-        return self.body
-
 
 async def _post(client: aiohttp.ClientSession, sender: str, text: str) -> tuple[float, Reply | None, str]:
     """POST one message; returns (latency ms, reply or None, error description).
@@ -237,7 +233,7 @@ async def reference_run(client: aiohttp.ClientSession, scripts: list[list[str]])
             _, response, error = await _post(client, sender, text)
             if response is None or response.status_code != 200:
                 raise RuntimeError(f"warm-up failed: {error or response.status_code}")  # type: ignore[union-attr]
-            sigs.append(signature(response.json()["messages"]))
+            sigs.append(signature(response.body["messages"]))
         reference.append(sigs)
     return reference
 
@@ -287,7 +283,7 @@ async def measured_run(
                     stats.errors += 1
                     stats.note(f"error: {error or response.status_code}")  # type: ignore[union-attr]
                     continue
-                messages = response.json().get("messages") or []
+                messages = (response.body or {}).get("messages") or []
                 got = signature(messages)
                 if not messages or any(m.get("text") == apology for m in messages):
                     stats.lost += 1
@@ -373,11 +369,10 @@ async def bench(
     return results
 
 
-def parse_levels(text: str, rate: float = 0.0) -> list[tuple[int, float]]:
+def parse_levels(text: str) -> list[tuple[int, float]]:
     """Parse ``--concurrency``: comma-separated ``C`` or ``C@R`` items.
 
-    ``C`` concurrent conversations, offered ``R`` messages/s in all (``--rate`` when no ``@R``;
-    0 = no pause). Example: ``"1,20,50,20@45"`` → ``[(1, 0.0), (20, 0.0), (50, 0.0), (20, 45.0)]``.
+    ``C`` concurrent conversations, offered ``R`` messages/s in all (no ``@R``: 0 = no pause). Example: ``"1,20,50,20@45"`` → ``[(1, 0.0), (20, 0.0), (50, 0.0), (20, 45.0)]``.
 
     Raises:
         ValueError: an item that is not a positive integer, optionally with ``@`` and a rate >= 0.
@@ -388,7 +383,7 @@ def parse_levels(text: str, rate: float = 0.0) -> list[tuple[int, float]]:
             continue
         count, _, offered = item.partition("@")
         try:
-            level = (int(count), float(offered) if offered else float(rate))
+            level = (int(count), float(offered) if offered else 0.0)
         except ValueError:
             raise ValueError(f"bad level {item!r}: use C or C@R, e.g. 20 or 20@45") from None
         if level[0] < 1 or level[1] < 0:
@@ -408,9 +403,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=4, help="1 会話のメッセージ数 / messages per conversation")
     parser.add_argument("--conversations", type=int, default=100, help="会話数 / conversations per level")
     parser.add_argument("--scripts", type=int, default=30, help="異なる会話の数 / distinct conversation scripts")
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="全会話あわせて毎秒この数まで送る（0 = 返事が来たらすぐ次）/ offered messages/s "
-                             "over all conversations (0 = next message as soon as the reply arrives)")
     parser.add_argument("--url", help="起動中のゲートウェイ（省略時はスタックを起動）/ running gateway base URL")
     parser.add_argument("--model", type=Path, default=None, help="モデル（既定 models/current.tar.gz）")
     parser.add_argument("--replicas", type=int, default=None,
@@ -419,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="--url のとき RSS を測るプロセス（例: rasa=1234）/ processes to sample with --url")
     args = parser.parse_args(argv)
     try:
-        levels = parse_levels(args.concurrency, args.rate)
+        levels = parse_levels(args.concurrency)
     except ValueError as exc:
         parser.error(str(exc))
     if args.url:

@@ -20,7 +20,7 @@ APOLOGY = "申し訳ありません。ただいま応答できません。"
 
 def test_levels_with_and_without_an_offered_rate() -> None:
     assert parse_levels("1,20,50,20@45") == [(1, 0.0), (20, 0.0), (50, 0.0), (20, 45.0)]
-    assert parse_levels("20", rate=30) == [(20, 30.0)]
+    assert parse_levels(" 20 ,") == [(20, 0.0)]
     for bad in ("", "x", "0", "20@-1", "20@fast"):
         with pytest.raises(ValueError):
             parse_levels(bad)
