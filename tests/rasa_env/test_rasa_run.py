@@ -31,13 +31,94 @@ def fixes():
     rasa_run.install_event_type_cache()
     rasa_run.install_tracker_cache(max_conversations=2)
     rasa_run.install_graph_run_plan()
+    rasa_run.install_sparse_feature_join()
+    rasa_run.install_tf_concrete_predict()
+    rasa_run.install_gc_freeze_after_load()
+
+
+VALID_RESPONSES = [
+    {"events": [], "responses": [{"text": "はい"}]},
+    {},
+    {"events": [{"event": "session_started", "timestamp": None},
+                {"event": "slot", "timestamp": None, "name": "procedure", "value": "juminhyo_copy"},
+                {"event": "slot", "name": "city_contact", "value": None},
+                {"event": "action", "name": "action_listen", "policy": None, "confidence": None},
+                {"event": "user", "text": "住民票", "parse_data": {
+                    "intent": {"name": "ask_procedure", "confidence": 0.9},
+                    "entities": [{"entity": "procedure", "value": "住民票", "start": 0, "end": 3}],
+                    "response_selector": {"all_retrieval_intents": ["ask_procedure"]}}},
+                {"event": "followup", "name": "action_answer", "metadata": {"k": 1}}],
+     "responses": [{"text": "はい", "buttons": []}]},
+]
+INVALID_RESPONSES = [
+    {"events": "not a list", "responses": []},
+    {"events": [], "responses": "not a list"},
+    [],
+    {"events": [{"event": "no_such_event"}]},
+    {"events": [{"name": "procedure"}]},                                   # no event name
+    {"events": [{"event": 3}]},                                            # name not a string
+    {"events": ["slot"]},                                                  # event not an object
+    {"events": [{"event": "slot", "name": "procedure"}]},                  # slot without value
+    {"events": [{"event": "slot", "name": "p", "value": 1}, {"event": "entities", "entities": [{}]}]},
+    {"events": [{"event": "user", "parse_data": {"intent": {"confidence": "high"}}}]},
+    {"events": [{"event": "action", "name": 5}]},
+    {"events": [{"event": "slot", "name": "p", "value": 1, "timestamp": "now"}]},
+]
 
 
 def test_valid_action_response_accepted_invalid_rejected_with_rasa_message():
     action = RemoteAction("action_x", None)
-    assert action._validate_action_result({"events": [], "responses": [{"text": "はい"}]})
-    with pytest.raises(ValidationError, match="Failed to validate Action server response"):
-        action._validate_action_result({"events": "not a list", "responses": []})
+    for response in VALID_RESPONSES:
+        assert action._validate_action_result(response)
+    for response in INVALID_RESPONSES:
+        with pytest.raises(ValidationError, match="Failed to validate Action server response"):
+            action._validate_action_result(response)
+
+
+def test_quick_event_check_gives_the_full_schema_verdict():
+    """The per-event quick path exists for rasa's schema and agrees with jsonschema on every case."""
+    from jsonschema import validators
+
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validators.validator_for(schema)
+    quick = rasa_run._quick_events_validator(schema, validator_class)
+    assert quick is not None, "rasa's event schema changed shape: the quick path is off"
+    full = validator_class(schema)
+    for response in VALID_RESPONSES + INVALID_RESPONSES:
+        assert quick(response) == full.is_valid(response), response
+    # branches not told apart by a distinct event name: no quick path at all
+    items = schema["properties"]["events"]["items"]
+    clash = {**schema, "properties": {**schema["properties"], "events": {
+        **schema["properties"]["events"], "items": {**items, "oneOf": items["oneOf"] + items["oneOf"][:1]}}}}
+    assert rasa_run._quick_events_validator(clash, validator_class) is None
+
+
+def test_sparse_feature_join_builds_what_scipy_hstack_builds():
+    import numpy as np
+    import scipy.sparse
+    from rasa.shared.nlu.training_data.features import Features
+
+    def features(matrix):
+        return Features(matrix, "sequence", "text", "CountVectorsFeaturizer")
+
+    rng = np.random.default_rng(7)
+    for rows, dtypes in ((1, ("float64", "float64")), (9, ("float32", "float64")), (4, ("int64", "float32"))):
+        left = scipy.sparse.random(rows, 30, density=0.2, format="coo", dtype=dtypes[0], random_state=rng)
+        right = scipy.sparse.random(rows, 500, density=0.05, format="coo", dtype=dtypes[1], random_state=rng)
+        joined, expected = features(left.copy()), scipy.sparse.hstack([left, right])
+        joined.combine_with_features(features(right))
+        got = joined.features
+        assert scipy.sparse.isspmatrix_coo(got) and got.shape == expected.shape and got.dtype == expected.dtype
+        for part in ("row", "col", "data"):
+            assert np.array_equal(getattr(got, part), getattr(expected, part)), part
+            assert getattr(got, part).dtype == getattr(expected, part).dtype, part
+    # other formats and mismatched rows: rasa's own method (a CSR result, rasa's ValueError)
+    csr = features(scipy.sparse.random(2, 5, density=0.5, format="csr", random_state=rng))
+    csr.combine_with_features(features(scipy.sparse.random(2, 3, density=0.5, format="csr", random_state=rng)))
+    assert csr.features.format == "csr" and csr.features.shape == (2, 8)
+    with pytest.raises(ValueError, match="sequence dimensions do not match"):
+        features(scipy.sparse.random(2, 5, format="coo")).combine_with_features(
+            features(scipy.sparse.random(3, 5, format="coo")))
 
 
 def test_sqlite_tracker_store_reuses_connections_and_persists(tmp_path):
@@ -235,3 +316,70 @@ def test_graph_runs_in_a_plan_give_what_dask_gives(tmp_path):
     for run in (runner.run, runner.run_with_dask):  # a failing component: the same error either way
         with pytest.raises(GraphComponentException, match="Error running graph component for node first"):
             run(inputs={"__input__": "boom"}, targets=["third"])
+
+
+def _same(a, b):
+    """Equal JSON-like values, floats to 1e-6 (TensorFlow's CPU kernels may round differently)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, float):
+        return b == pytest.approx(a, rel=1e-6, abs=1e-9)
+    return a == b
+
+
+def test_trained_model_parses_as_with_rasas_own_methods(monkeypatch):
+    """The trained model (models/current.tar.gz) gives the same intents, confidences, entities
+    and ResponseSelector rankings with the sparse join and concrete-function fixes as without."""
+    from pathlib import Path
+
+    import yaml
+    from rasa.core.agent import Agent
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.utils.tensorflow.models import RasaModel
+
+    root = Path(__file__).resolve().parents[2]
+    model = root / "models" / "current.tar.gz"
+    if not model.is_file():
+        pytest.fail("models/current.tar.gz がありません。make model で学習してください。")
+    texts = [q["text"] for q in yaml.safe_load(
+        (root / "tests" / "data" / "procedure_questions.yml").read_text(encoding="utf-8"))["questions"]][:25]
+    texts += ["手数料は？", "何時まで？", "ありがとう", "🙂", "a" * 300]
+    agent = Agent.load(str(model))
+    loop = asyncio.new_event_loop()
+    try:
+        with monkeypatch.context() as rasa_own:
+            rasa_own.setattr(Features, "_combine_sparse_features", Features._combine_sparse_features_with_hstack)
+            rasa_own.setattr(RasaModel, "_rasa_predict", RasaModel._rasa_predict_with_tf_function)
+            expected = [loop.run_until_complete(agent.parse_message(t)) for t in texts]
+        got = [loop.run_until_complete(agent.parse_message(t)) for t in texts + texts[:3]]
+    finally:
+        loop.close()
+    diet = agent.processor.graph_runner._instantiated_nodes
+    assert any("_concrete_predict_step" in getattr(getattr(node._component, "model", None), "__dict__", {})
+               for node in diet.values()), "the concrete-function path was never taken"
+    for text, want, have in zip(texts + texts[:3], expected + expected[:3], got):
+        assert _same(want, have), text
+
+
+def test_server_start_up_freezes_what_the_loaded_model_holds(monkeypatch):
+    """rasa's start-up listener still loads and returns the agent; then everything alive is frozen."""
+    import gc
+    import types
+
+    from rasa.core import agent as agent_module
+    from rasa.core import run
+
+    async def load_agent(**kwargs):
+        return ("agent", kwargs["model_path"])
+
+    monkeypatch.setattr(agent_module, "load_agent", load_agent)
+    app = types.SimpleNamespace(ctx=types.SimpleNamespace())
+    gc.unfreeze()
+    try:
+        got = asyncio.run(run.load_agent_on_start("models/m.tar.gz", None, None, app, None))
+        assert got == app.ctx.agent == ("agent", "models/m.tar.gz")
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
