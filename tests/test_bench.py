@@ -77,3 +77,36 @@ async def test_errors_and_lost_replies_are_counted(gateway: aiohttp.ClientSessio
     assert len(stats.latencies_ms) == 5
     assert stats.errors == 1  # HTTP 500
     assert stats.lost == 2  # the apology, and a reply that differs from the reference run
+
+
+def test_sampler_measures_a_process_tree_and_lists_children_only_now_and_then(monkeypatch) -> None:
+    """Peak RSS and CPU include a child process; children are re-listed at most once per
+    TREE_REFRESH_S, not every sample (listing scans all of /proc and loaded the benchmark machine)."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from bot import bench
+
+    listings = []
+    real_children = psutil.Process.children
+
+    def children(self, recursive=False):
+        listings.append(self.pid)
+        return real_children(self, recursive=recursive)
+
+    monkeypatch.setattr(psutil.Process, "children", children)
+    monkeypatch.setattr(bench, "SAMPLE_PERIOD_S", 0.01)
+    hog = "import time; x = bytearray(300_000_000); t = time.time()\nwhile time.time() - t < 2: pass"
+    parent = subprocess.Popen([sys.executable, "-c",
+                               f"import subprocess, sys; subprocess.run([sys.executable, '-c', {hog!r}])"])
+    try:
+        time.sleep(0.5)  # the child has started and allocated
+        with bench.RssSampler({"parent": parent.pid}) as sampler:
+            time.sleep(1.0)
+    finally:
+        parent.wait(timeout=30)
+    assert sampler.peak_mb["parent"] > 300  # the child's 300 MB counted under its parent
+    assert sampler.cpu_s["parent"] >= 0.5   # the child's busy loop counted too
+    assert len(listings) <= 3, listings     # start, end (CPU), one sampling pass: not ~100
