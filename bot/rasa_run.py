@@ -72,10 +72,11 @@ Eleventh fix: a rasa process with the model loaded holds about 940,000 objects t
 garbage collector, and a full (generation 2) collection walks all of them: 0.5-0.8 s here, during
 which that replica answers nobody. Python starts one whenever the objects that survived younger
 collections exceed a quarter of the long-lived ones, so under load every replica stalls now and
-then: a likely cause of the benchmark's p95 swinging between runs. :func:`install_gc_freeze_after_load`
-moves everything alive once the server has loaded the model into the permanent generation
-(``gc.freeze()``, https://docs.python.org/3/library/gc.html#gc.freeze), so later collections only
-walk objects created while serving.
+then (about once per replica in one ``make bench``), and every message queued there waits.
+:func:`install_gc_freeze_after_load` moves everything alive once the server has loaded the model
+into the permanent generation (``gc.freeze()``,
+https://docs.python.org/3/library/gc.html#gc.freeze), so later collections only walk objects
+created while serving.
 
 Everything else is ``rasa``'s own command line (``rasa.__main__.main``), unchanged.
 """
