@@ -75,8 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Returns:
         The FastAPI app. Its lifespan loads the gateway messages (``domain.yml`` +
-        ``city.yml``) and the catalogue, opens one ``httpx.AsyncClient``, then ``gc.freeze()``\ s
-        what is loaded.
+        ``city.yml``) and the catalogue, opens one ``httpx.AsyncClient`` and freezes what is
+        loaded (``gc.freeze()``; unfrozen on shutdown).
 
     Raises:
         bot.messages.MessagesError: at startup (lifespan), when ``domain.yml`` or
