@@ -105,9 +105,9 @@ evaluate: setup $(GENERATED)
 # Load benchmark (issue 6): starts the stack on free ports, N concurrent conversations of 4 turns
 # through /api/chat; prints messages/s, p50/p95/p99 ms, errors, lost, peak RSS per process and one
 # JSON line per level. Levels: 1, 20, 50 without pause (capacity), then 20 conversations offered
-# 42 messages/s in all (latency at the target load of >= 40 msg/s; the last line). `make bench CONCURRENCY=20` for one
-# level; REPLICAS rasa processes (4: measured best on 2 cores, ~2.2 GB each; REPLICAS=1 on small
-# machines). Needs the trained model.
+# 42 messages/s in all (latency at the target load of >= 40 msg/s; the last line).
+# `make bench CONCURRENCY=20` for one level; REPLICAS rasa processes (4: measured best on 2 cores,
+# ~2.2 GB each; REPLICAS=1 on small machines). Needs the trained model.
 CONCURRENCY ?= 1,20,50,20@42
 REPLICAS ?= 4
 .PHONY: bench

@@ -151,7 +151,7 @@ class RssSampler:
         self.peak_mb: dict[str, float] = {name: 0.0 for name in pids}
         self._trees: dict[str, list[psutil.Process]] = {}
         self._trees_at = -TREE_REFRESH_S
-        self._cpu_start = self._cpu()
+        self._cpu_start: dict[str, float] = {}  # taken on __enter__
         self.cpu_s: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -385,7 +385,8 @@ async def bench(
 def parse_levels(text: str) -> list[tuple[int, float]]:
     """Parse ``--concurrency``: comma-separated ``C`` or ``C@R`` items.
 
-    ``C`` concurrent conversations, offered ``R`` messages/s in all (no ``@R``: 0 = no pause). Example: ``"1,20,50,20@45"`` → ``[(1, 0.0), (20, 0.0), (50, 0.0), (20, 45.0)]``.
+    ``C`` concurrent conversations, offered ``R`` messages/s in all (no ``@R``: 0 = no pause).
+    Example: ``"1,20,50,20@45"`` → ``[(1, 0.0), (20, 0.0), (50, 0.0), (20, 45.0)]``.
 
     Raises:
         ValueError: an item that is not a positive integer, optionally with ``@`` and a rate >= 0.
