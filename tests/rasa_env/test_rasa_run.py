@@ -218,9 +218,27 @@ def test_tracker_cache_gives_what_the_database_holds(tmp_path):
     assert asyncio.run(replica_1.retrieve("c-1")).get_slot("procedure") == "inkan"
     assert len(from_database("c-1")) == 13
 
+    # the tracker object saved last is handed to the next read, once; a second read replays
+    saved = asyncio.run(replica_1.retrieve("c-1"))
+    _turn(saved, "住民票の写し", "juminhyo")
+    asyncio.run(replica_1.save(saved))
+    first, second = asyncio.run(replica_1.retrieve("c-1")), asyncio.run(replica_1.retrieve("c-1"))
+    assert first is saved and second is not saved
+    assert _events(first) == _events(second) == from_database("c-1")
+    assert first.current_state() == second.current_state()
+
     # a tracker changed but never saved (an error while handling a message) is not remembered
-    asyncio.run(replica_1.retrieve("c-1")).update(SlotSet("procedure", "unsaved"))
-    assert asyncio.run(replica_1.retrieve("c-1")).get_slot("procedure") == "inkan"
+    asyncio.run(replica_1.save(second))
+    changed = asyncio.run(replica_1.retrieve("c-1"))
+    assert changed is second
+    changed.update(SlotSet("procedure", "unsaved"))
+    assert asyncio.run(replica_1.retrieve("c-1")).get_slot("procedure") == "juminhyo"
+    # ... nor one changed after it was saved
+    kept = asyncio.run(replica_1.retrieve("c-1"))
+    asyncio.run(replica_1.save(kept))
+    kept.update(SlotSet("procedure", "changed after saving"))
+    assert asyncio.run(replica_1.retrieve("c-1")).get_slot("procedure") == "juminhyo"
+    assert _events(asyncio.run(replica_1.retrieve("c-1"))) == from_database("c-1")
 
     # another replica continues the conversation (fail-over): replica 1 sees its events
     other = asyncio.run(replica_2.retrieve("c-1"))
@@ -353,14 +371,39 @@ def test_trained_model_parses_as_with_rasas_own_methods(monkeypatch):
             rasa_own.setattr(Features, "_combine_sparse_features", Features._combine_sparse_features_with_hstack)
             rasa_own.setattr(RasaModel, "_rasa_predict", RasaModel._rasa_predict_with_tf_function)
             expected = [loop.run_until_complete(agent.parse_message(t)) for t in texts]
-        got = [loop.run_until_complete(agent.parse_message(t)) for t in texts + texts[:3]]
+        flat_calls = []
+        with monkeypatch.context() as spy:
+            convert = rasa_run.flat_tensors
+            spy.setattr(rasa_run, "flat_tensors", lambda *a: flat_calls.append(convert(*a)) or flat_calls[-1])
+            got = [loop.run_until_complete(agent.parse_message(t)) for t in texts + texts[:3]]
     finally:
         loop.close()
-    diet = agent.processor.graph_runner._instantiated_nodes
-    assert any("_concrete_predict_step" in getattr(getattr(node._component, "model", None), "__dict__", {})
-               for node in diet.values()), "the concrete-function path was never taken"
+    nodes = agent.processor.graph_runner._instantiated_nodes
+    models = [node._component.model for node in nodes.values()
+              if "_concrete_predict_step" in getattr(getattr(node._component, "model", None), "__dict__", {})]
+    assert len(models) == 2, "DIET and the ResponseSelector both take the flat concrete-function path"
+    # every call after each model's first (which traces the function, at load) takes the flat path
+    assert len(flat_calls) >= len(models) * (len(texts) + 3 - 1)
+    assert all(tensors is not None for tensors in flat_calls)
     for text, want, have in zip(texts + texts[:3], expected + expected[:3], got):
         assert _same(want, have), text
+
+
+def test_flat_tensors_only_for_batches_of_the_traced_signature():
+    """A batch is converted only when count, dtypes, ranks and last dimensions match the signature;
+    anything else (None) goes back to rasa's own tf.function call."""
+    import numpy as np
+    import tensorflow as tf
+
+    specs = [(tf.float32, np.float32, 3, 8), (tf.int64, np.int64, 1, None)]
+    good = (np.ones((1, 5, 8), np.float32), np.arange(4, dtype=np.int64))
+    tensors = rasa_run.flat_tensors(specs, good)
+    assert [t.dtype for t in tensors] == [tf.float32, tf.int64]
+    assert np.array_equal(tensors[0].numpy(), good[0]) and np.array_equal(tensors[1].numpy(), good[1])
+    assert rasa_run.flat_tensors(specs, good[:1]) is None                                    # count
+    assert rasa_run.flat_tensors(specs, (good[0].astype(np.float64), good[1])) is None        # dtype
+    assert rasa_run.flat_tensors(specs, (np.ones((5, 8), np.float32), good[1])) is None       # rank
+    assert rasa_run.flat_tensors(specs, (np.ones((1, 5, 9), np.float32), good[1])) is None    # last dim
 
 
 def test_server_start_up_freezes_what_the_loaded_model_holds(monkeypatch):
